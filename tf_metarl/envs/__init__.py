@@ -1,0 +1,9 @@
+"""The bus-map world: layouts, the batched core, the oracle and the gymnasium env."""
+
+from tf_metarl.envs.core import BatchedBusMap, BusMapTables, Phase, build_tables, sample_trials
+from tf_metarl.envs.layout import (
+    ACTION_NAMES, DEFAULT_PRESET, PRESETS, BusMapLayout, LayoutError,
+    check_observation_compatible, layout_from_dict, load_layouts, preset_layout)
+from tf_metarl.envs.oracle import (
+    known_buses_return, mean_optimal_return, no_information_return, optimal_actions,
+    optimal_return, optimal_returns)
