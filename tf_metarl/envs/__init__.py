@@ -7,3 +7,7 @@ from tf_metarl.envs.layout import (
 from tf_metarl.envs.oracle import (
     known_buses_return, mean_optimal_return, no_information_return, optimal_actions,
     optimal_return, optimal_returns)
+from tf_metarl.envs.gym_env import ENV_ID, BusMapEnv, register_envs
+from tf_metarl.envs.rendering import render_ansi, render_rgb
+
+register_envs()
