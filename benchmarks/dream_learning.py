@@ -1,0 +1,98 @@
+"""Learning benchmark: DREAM (paper config) on distracting_bus_map, held-out return vs steps.
+
+Runs (or resumes) the training run in --root_dir, then writes the learning curve, the
+throughput and the learned exploration behaviour to benchmarks/results/<name>.md.
+
+  python benchmarks/dream_learning.py                       # train (resumable) + report
+  python benchmarks/dream_learning.py --report_only         # report from an existing run
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import json
+import os
+import platform
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def report(root_dir: str, out_path: str, target: float, title: str) -> str:
+    evals = read_csv(os.path.join(root_dir, "eval.csv"))
+    train = read_csv(os.path.join(root_dir, "train.csv"))
+    with open(os.path.join(root_dir, "config.json")) as f:
+        config = json.load(f)
+    lines = [f"# {title}", "",
+             f"Written {datetime.datetime.now().isoformat(timespec='seconds')} on "
+             f"{platform.node() or 'this machine'} ({os.cpu_count()} CPUs) from `{root_dir}`.",
+             f"Algorithm `{config['algorithm']}`, env preset `{config['env']['preset']}`, "
+             f"seed {config['run']['seed']}, budget {int(config['run']['total_env_steps']):,} env steps.",
+             "", "## Held-out evaluation (100 fixed test trials, epsilon 0, z from the decoder)", "",
+             "| env steps | trials | wall time (min) | return | success | exploration length | fraction of optimal |",
+             "|---:|---:|---:|---:|---:|---:|---:|"]
+    reached = None
+    for row in evals:
+        ret = float(row["eval_return"])
+        if reached is None and ret >= target:
+            reached = row
+        lines.append(f"| {int(row['env_steps']):,} | {int(row['trials']):,} | "
+                     f"{float(row['wall_time']) / 60:.1f} | {ret:.3f} | {float(row['eval_success']):.2f} | "
+                     f"{float(row['eval_explore_length']):.1f} | {float(row['eval_fraction_optimal']):.2f} |")
+    last = train[-1] if train else None
+    lines += ["", "## Summary", ""]
+    if evals:
+        lines.append(f"- Optimal return {float(evals[-1]['optimal_return']):.2f}; "
+                     f"no exploration {float(evals[-1]['no_information_return']):.2f}.")
+        best = max(evals, key=lambda r: float(r["eval_return"]))
+        lines.append(f"- Best held-out return {float(best['eval_return']):.3f} at "
+                     f"{int(best['env_steps']):,} env steps; final {float(evals[-1]['eval_return']):.3f}.")
+    lines.append(f"- First held-out return >= {target}: " + (
+        f"{int(reached['env_steps']):,} env steps, {float(reached['wall_time']) / 60:.1f} min."
+        if reached else "not reached."))
+    if last:
+        lines.append(f"- Throughput (whole process, updates included): "
+                     f"{float(last['env_steps_per_sec']):.0f} env steps/s over "
+                     f"{float(last['wall_time']) / 60:.1f} min; {int(last['execute_updates']):,} execution and "
+                     f"{int(last['explore_updates']):,} exploration updates.")
+    text = "\n".join(lines) + "\n"
+    with open(out_path, "w") as f:
+        f.write(text)
+    return text
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--algorithm", default="dream")
+    parser.add_argument("--env_preset", default="distracting_bus_map")
+    parser.add_argument("--config_preset", default="paper")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--root_dir", default=None)
+    parser.add_argument("--override", action="append", default=[])
+    parser.add_argument("--target", type=float, default=0.7)
+    parser.add_argument("--report_only", action="store_true")
+    args = parser.parse_args()
+    name = f"{args.algorithm}_{args.env_preset}_{args.config_preset}_seed{args.seed}"
+    root_dir = args.root_dir or os.path.join("runs", "benchmarks", name)
+    if not args.report_only:
+        from tf_metarl.config import apply_overrides
+        from tf_metarl.training.config import make_config
+        from tf_metarl.training.runner import Runner
+        config = make_config(args.algorithm, args.env_preset, args.config_preset)
+        config = apply_overrides(config, [f"run.seed={args.seed}"] + args.override)
+        Runner(config, root_dir).run()
+    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+    out = os.path.join(HERE, "results", f"learning_{name}.md")
+    print(report(root_dir, out, args.target, f"Learning benchmark: {name}"))
+
+
+if __name__ == "__main__":
+    main()

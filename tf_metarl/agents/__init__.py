@@ -1,0 +1,1 @@
+"""Meta-RL agents: DREAM and the model-based/model-free hybrids."""

@@ -1,0 +1,288 @@
+"""The DREAM agent: networks, acting functions and the two learners.
+
+Acting (``explore_q``, ``task_embedding``, ``execute_q``) takes and returns numpy arrays
+and runs one batched ``tf.function`` call for all trials. Learning (``update_execute``,
+``update_explore``) is one ``tf.function`` step each and returns a metrics dict.
+
+Hybrids subclass this agent and override the pieces that differ (the task embedding,
+the execution policy, extra losses).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+import keras
+
+from tf_metarl import losses
+from tf_metarl.agents.dream.config import DreamConfig
+from tf_metarl.envs.layout import BusMapLayout
+from tf_metarl.networks.q_networks import ExecuteQNetwork, ExploreQNetwork
+from tf_metarl.networks.task_embedding import ProblemEncoder, TrajectoryDecoder
+
+
+def copy_weights(source: keras.Model, target: keras.Model) -> None:
+    for s, t in zip(source.variables, target.variables):
+        t.assign(s)
+
+
+def apply_gradients(optimizer, tape, loss, variables, metrics=None):
+    """Gradient step on ``variables``; records the pre-clip global norm in ``metrics``."""
+    grads = tape.gradient(loss, variables)
+    grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
+    if metrics is not None:
+        metrics["grad_norm"] = tf.linalg.global_norm(grads)
+    optimizer.apply_gradients(zip(grads, variables))
+
+
+def step_masks(length, horizon: int):
+    """step_mask [B, T] (t < length), terminal [B, T] (t == length - 1), prefix_mask [B, T+1]."""
+    length = tf.cast(length, tf.int32)
+    step_mask = tf.sequence_mask(length, horizon, dtype=tf.float32)
+    terminal = tf.one_hot(length - 1, horizon, dtype=tf.float32)
+    prefix_mask = tf.sequence_mask(length + 1, horizon + 1, dtype=tf.float32)
+    return step_mask, terminal, prefix_mask
+
+
+class DreamAgent(tf.Module):
+    """DREAM's exploration and execution agents, problem-ID encoder and decoder.
+
+    Args:
+      config: Hyper-parameters.
+      layout: The training layout (observation bounds, actions, problems, horizon).
+      seed: Seeds the bottleneck noise generator (network initialisation is seeded by
+        ``tf_metarl.training.seeding.seed_everything`` before construction).
+      use_tf_function: False runs everything eagerly, for debugging.
+    """
+
+    algorithm = "dream"
+
+    def __init__(self, config: DreamConfig, layout: BusMapLayout, seed: int = 0,
+                 use_tf_function: bool = True):
+        super().__init__(name=self.algorithm)
+        self.config = config
+        self.observation_bounds = tuple(layout.observation_bounds)
+        self.goal_bounds = tuple(layout.goal_bounds)
+        self.num_actions = layout.num_actions
+        self.num_problems = layout.num_problems
+        self.horizon = layout.horizon
+        self.noise_rng = tf.random.Generator.from_seed(seed)
+        self.execute_updates = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.explore_updates = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self._build_networks()
+        self._build_optimizers()
+        wrap = tf.function if use_tf_function else (lambda f: f)
+        self._explore_step = wrap(self._explore_step_fn)
+        self._execute_step = wrap(self._execute_step_fn)
+        self._task_embedding = wrap(self._task_embedding_fn)
+        # One traced step per combination, so both learners' ops can run concurrently.
+        self._train_execute = wrap(self._update_execute_fn)
+        self._train_explore = wrap(self._update_explore_fn)
+        self._train_both = wrap(lambda b: {**self._update_execute_fn(b), **self._update_explore_fn(b)})
+
+    # ---- construction ----------------------------------------------------------------------
+    def _make_execute_q(self):
+        c = self.config
+        return ExecuteQNetwork(self.observation_bounds, self.goal_bounds, self.num_actions,
+                               field_dim=c.field_dim, embed_hidden=c.embed_hidden,
+                               embed_dim=c.embed_dim, lstm_units=c.q_lstm_units,
+                               hidden_dims=c.q_hidden)
+
+    def _make_explore_q(self):
+        c = self.config
+        return ExploreQNetwork(self.observation_bounds, self.num_actions, field_dim=c.field_dim,
+                               embed_hidden=c.embed_hidden, embed_dim=c.embed_dim,
+                               action_dim=c.action_dim, lstm_units=c.q_lstm_units,
+                               hidden_dims=c.q_hidden)
+
+    @property
+    def execution_embedding_dim(self) -> int:
+        """Size of the embedding the execution policy is conditioned on."""
+        return self.config.z_dim
+
+    def _build_networks(self):
+        c = self.config
+        self.execute_q = self._make_execute_q()
+        self.execute_q_target = self._make_execute_q()
+        self.explore_q = self._make_explore_q()
+        self.explore_q_target = self._make_explore_q()
+        self.encoder = ProblemEncoder(self.num_problems, c.problem_id_dim, c.z_dim)
+        self.decoder = TrajectoryDecoder(
+            self.observation_bounds, self.num_actions, field_dim=c.field_dim,
+            embed_hidden=c.embed_hidden, embed_dim=c.embed_dim, action_dim=c.action_dim,
+            transition_dims=c.decoder_transition, lstm_units=c.decoder_lstm_units,
+            output_hidden=c.decoder_output_hidden, z_dim=c.z_dim)
+        # Build every network on dummy inputs so variables exist before restore/copy.
+        T, F = self.horizon, len(self.observation_bounds)
+        obs = tf.zeros([1, T + 1, F], tf.int32)
+        goal = tf.zeros([1, 2], tf.int32)
+        actions = tf.zeros([1, T], tf.int32)
+        z = tf.zeros([1, self.execution_embedding_dim])
+        for net in (self.execute_q, self.execute_q_target):
+            net(obs, goal, z)
+        for net in (self.explore_q, self.explore_q_target):
+            net(obs, tf.zeros([1, T + 1], tf.int32))
+        self.encoder(tf.zeros([1], tf.int32))
+        self.decoder(obs, actions)
+        copy_weights(self.execute_q, self.execute_q_target)
+        copy_weights(self.explore_q, self.explore_q_target)
+
+    def _make_optimizer(self, variables):
+        optimizer = keras.optimizers.Adam(self.config.learning_rate,
+                                          global_clipnorm=self.config.grad_clip_norm)
+        optimizer.build(variables)
+        return optimizer
+
+    def execute_variables(self):
+        """Variables trained by the execution learner."""
+        return (self.execute_q.trainable_variables + self.encoder.trainable_variables
+                + self.decoder.trainable_variables)
+
+    def explore_variables(self):
+        return self.explore_q.trainable_variables
+
+    def _build_optimizers(self):
+        self.execute_optimizer = self._make_optimizer(self.execute_variables())
+        self.explore_optimizer = self._make_optimizer(self.explore_variables())
+
+    # ---- acting (numpy in, numpy out) -------------------------------------------------------
+    def explore_initial_state(self, batch_size: int):
+        return self.explore_q.initial_state(batch_size)
+
+    def execute_initial_state(self, batch_size: int):
+        return self.execute_q.initial_state(batch_size)
+
+    def explore_q_values(self, obs, prev_action, state):
+        """obs [N, F], prev_action [N], state -> (Q [N, A] numpy, new state)."""
+        q, state = self._explore_step(tf.constant(obs, tf.int32), tf.constant(prev_action, tf.int32),
+                                      state)
+        return q.numpy(), state
+
+    def execute_q_values(self, obs, goal, z, state):
+        """obs [N, F], goal [N, 2], z [N, Z], state -> (Q [N, A] numpy, new state)."""
+        q, state = self._execute_step(tf.constant(obs, tf.int32), tf.constant(goal, tf.int32),
+                                      tf.constant(z, tf.float32), state)
+        return q.numpy(), state
+
+    def task_embedding(self, explore_obs, explore_actions, explore_length, problem_ids,
+                       use_decoder):
+        """The z each trial's execution episode is conditioned on, [N, Z] numpy.
+
+        ``use_decoder[i]``: trial i uses the decoder's reading of its exploration episode;
+        otherwise f(problem_id) + bottleneck noise (DREAM's meta-training alternation).
+        """
+        z = self._task_embedding(
+            tf.constant(explore_obs, tf.int32), tf.constant(explore_actions, tf.int32),
+            tf.constant(explore_length, tf.int32), tf.constant(problem_ids, tf.int32),
+            tf.constant(use_decoder, tf.bool))
+        return z.numpy()
+
+    def _explore_step_fn(self, obs, prev_action, state):
+        return self.explore_q.step(obs, prev_action, state)
+
+    def _execute_step_fn(self, obs, goal, z, state):
+        return self.execute_q.step(obs, goal, z, state)
+
+    def decode_exploration(self, explore_obs, explore_actions, explore_length):
+        """The decoder's prediction after the whole exploration episode, [N, Z]."""
+        predictions = self.decoder(explore_obs, explore_actions)  # [N, T+1, Z]
+        return tf.gather(predictions, explore_length, axis=1, batch_dims=1)
+
+    def _noisy_problem_embedding(self, problem_ids):
+        f = self.encoder(problem_ids)
+        seed = tf.cast(self.noise_rng.make_seeds(1)[:, 0], tf.int32)
+        return f, losses.sample_bottleneck(f, self.config.bottleneck_noise, seed)
+
+    def _task_embedding_fn(self, explore_obs, explore_actions, explore_length, problem_ids,
+                           use_decoder):
+        decoded = self.decode_exploration(explore_obs, explore_actions, explore_length)
+        _, z_encoder = self._noisy_problem_embedding(problem_ids)
+        return tf.where(use_decoder[:, None], decoded, z_encoder)
+
+    # ---- learning ---------------------------------------------------------------------------
+    def train_step(self, batch, execute: bool = True, explore: bool = True) -> dict[str, tf.Tensor]:
+        """One update of the execution learner, the exploration learner, or both.
+
+        ``batch`` holds execution episodes (obs, goal, actions, rewards, length,
+        problem_id) and exploration episodes (x_obs, x_actions, x_length, x_problem_id);
+        the exploration episodes also train the decoder. Returns metrics tensors keyed
+        ``execute/...`` and ``explore/...``.
+        """
+        if not (execute or explore):
+            raise ValueError("train_step needs execute or explore")
+        step = (self._train_both if execute and explore
+                else self._train_execute if execute else self._train_explore)
+        return step(_to_tensors(batch))
+
+    def execution_td_loss(self, batch, z):
+        """Double-DQN loss of the execution Q-network conditioned on z [B, Z]."""
+        step_mask, terminal, _ = step_masks(batch["length"], batch["actions"].shape[1])
+        q = self.execute_q(batch["obs"], batch["goal"], z)  # [B, T+1, A]
+        q_target = self.execute_q_target(batch["obs"], batch["goal"], tf.stop_gradient(z))
+        target = losses.double_dqn_targets(q[:, 1:], q_target[:, 1:], batch["rewards"],
+                                           terminal, self.config.discount)
+        return losses.sequence_td_loss(q[:, :-1], batch["actions"], target, step_mask,
+                                       self._huber_delta)
+
+    @property
+    def _huber_delta(self):
+        return self.config.huber_delta if self.config.huber_delta > 0 else None
+
+    def decoder_objective(self, batch):
+        """Decoder loss on the exploration episodes ``x_*`` of the batch."""
+        _, _, prefix_mask = step_masks(batch["x_length"], batch["x_actions"].shape[1])
+        predictions = self.decoder(batch["x_obs"], batch["x_actions"])
+        f = self.encoder(batch["x_problem_id"])
+        return losses.decoder_loss(predictions, f, prefix_mask)
+
+    def _update_execute_fn(self, batch):
+        """Execution Q TD loss (z = f(mu) + noise) + bottleneck penalty + decoder loss.
+
+        ``batch``: execution episodes (obs [B, T+1, F], goal [B, 2], actions [B, T],
+        rewards [B, T], length [B], problem_id [B]) and exploration episodes for the
+        decoder (x_obs, x_actions, x_length, x_problem_id).
+        """
+        c = self.config
+        variables = self.execute_variables()
+        with tf.GradientTape() as tape:
+            f, z = self._noisy_problem_embedding(batch["problem_id"])
+            td, metrics = self.execution_td_loss(batch, z)
+            bottleneck = c.bottleneck_weight * losses.bottleneck_penalty(f, c.bottleneck_norm_floor)
+            decoder = self.decoder_objective(batch)
+            loss = td + bottleneck + decoder
+        apply_gradients(self.execute_optimizer, tape, loss, variables, metrics)
+        self._count_update(self.execute_updates, self.execute_q, self.execute_q_target)
+        metrics.update(decoder_loss=decoder, bottleneck_penalty=bottleneck,
+                       bottleneck_kl=losses.bottleneck_kl(f, c.bottleneck_noise), loss=loss)
+        return {f"execute/{k}": v for k, v in metrics.items()}
+
+    def _update_explore_fn(self, batch):
+        """Double DQN of the exploration Q-network on relabelled decoder-gain rewards."""
+        c = self.config
+        step_mask, terminal, _ = step_masks(batch["x_length"], batch["x_actions"].shape[1])
+        predictions = self.decoder(batch["x_obs"], batch["x_actions"])
+        f = self.encoder(batch["x_problem_id"])
+        rewards = losses.exploration_rewards(predictions, f, step_mask, c.exploration_step_penalty)
+        no_action = tf.fill([tf.shape(batch["x_actions"])[0], 1], self.num_actions)
+        prev_actions = tf.concat([no_action, tf.cast(batch["x_actions"], tf.int32)], axis=1)
+        with tf.GradientTape() as tape:
+            q = self.explore_q(batch["x_obs"], prev_actions)  # [B, T+1, A]
+            q_target = self.explore_q_target(batch["x_obs"], prev_actions)
+            target = losses.double_dqn_targets(q[:, 1:], q_target[:, 1:], rewards, terminal,
+                                               c.discount)
+            loss, metrics = losses.sequence_td_loss(q[:, :-1], batch["x_actions"], target,
+                                                    step_mask, self._huber_delta)
+        apply_gradients(self.explore_optimizer, tape, loss, self.explore_variables(), metrics)
+        self._count_update(self.explore_updates, self.explore_q, self.explore_q_target)
+        metrics["reward_mean"] = tf.reduce_sum(rewards) / tf.maximum(tf.reduce_sum(step_mask), 1.0)
+        return {f"explore/{k}": v for k, v in metrics.items()}
+
+    def _count_update(self, counter, online, target):
+        counter.assign_add(1)
+        if counter % self.config.target_update_period == 0:
+            for s, t in zip(online.variables, target.variables):
+                t.assign(s)
+
+
+def _to_tensors(batch):
+    return {k: tf.convert_to_tensor(v) for k, v in batch.items()}

@@ -1,0 +1,136 @@
+"""Configuration helpers: nested dataclasses, dotted-path overrides, JSON round trips.
+
+Every default lives in a config dataclass. Launch scripts edit them only through
+``apply_overrides`` (``"agent.learning_rate=3e-4"``), which parses the value with the
+field's declared type and names the bad key or value on error. Each config class may
+define ``validate()``, called by ``validate_config`` on every nested dataclass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from typing import Any, Sequence
+
+
+class ConfigError(ValueError):
+    """A configuration key or value is not valid."""
+
+
+def _field_types(cls) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _parse_value(text: str, annotation, key: str):
+    """Parses ``text`` into ``annotation`` (bool, int, float, str, Optional, tuple)."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if text.lower() in ("none", "null") and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _parse_value(text, inner[0], key)
+    if origin is tuple:
+        items = [t for t in text.strip("()[] ").split(",") if t.strip()]
+        item_type = args[0] if args else str
+        return tuple(_parse_value(t.strip(), item_type, key) for t in items)
+    if annotation is bool:
+        lowered = text.lower()
+        if lowered in ("true", "1", "yes"):
+            return True
+        if lowered in ("false", "0", "no"):
+            return False
+        raise ConfigError(f"{key}={text!r}: expected a boolean (true/false)")
+    if annotation is int:
+        try:
+            return int(text)
+        except ValueError:
+            try:
+                value = float(text)
+            except ValueError:
+                value = None
+            if value is not None and value.is_integer():
+                return int(value)
+            raise ConfigError(f"{key}={text!r}: expected an integer") from None
+    if annotation is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise ConfigError(f"{key}={text!r}: expected a number") from None
+    if annotation is str:
+        return text
+    raise ConfigError(f"{key}: fields of type {annotation} cannot be overridden from text")
+
+
+def apply_overrides(config, overrides: Sequence[str]):
+    """Returns a copy of ``config`` with ``key.path=value`` overrides applied."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r}: expected the form key.path=value")
+        key, text = item.split("=", 1)
+        config = _replace_path(config, key.strip().split("."), text.strip(), key.strip())
+    return config
+
+
+def _replace_path(config, path: list[str], text: str, full_key: str):
+    if not dataclasses.is_dataclass(config):
+        raise ConfigError(f"override {full_key!r}: {path[0]!r} is not a config section")
+    names = [f.name for f in dataclasses.fields(config)]
+    head = path[0]
+    if head not in names:
+        raise ConfigError(
+            f"unknown config key {full_key!r}: {type(config).__name__} has no field {head!r}; "
+            f"expected one of {names}")
+    current = getattr(config, head)
+    if len(path) == 1:
+        if dataclasses.is_dataclass(current):
+            raise ConfigError(f"override {full_key!r} names a section; expected a field inside it")
+        value = _parse_value(text, _field_types(type(config))[head], full_key)
+    else:
+        value = _replace_path(current, path[1:], text, full_key)
+    return dataclasses.replace(config, **{head: value})
+
+
+def validate_config(config) -> None:
+    """Calls ``validate()`` on ``config`` and every nested config dataclass."""
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if dataclasses.is_dataclass(value):
+            validate_config(value)
+    if hasattr(config, "validate"):
+        config.validate()
+
+
+def to_dict(config) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def to_json(config) -> str:
+    return json.dumps(to_dict(config), indent=2, sort_keys=True)
+
+
+def from_dict(cls, data: dict[str, Any]):
+    """Rebuilds a (nested) config dataclass from ``to_dict`` output."""
+    types = _field_types(cls)
+    kwargs = {}
+    for field in dataclasses.fields(cls):
+        if field.name not in data:
+            continue
+        value = data[field.name]
+        annotation = types[field.name]
+        if dataclasses.is_dataclass(annotation):
+            value = from_dict(annotation, value)
+        elif typing.get_origin(annotation) is tuple and value is not None:
+            value = tuple(value)
+        kwargs[field.name] = value
+    unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise ConfigError(f"{cls.__name__}: unknown field(s) {unknown}")
+    return cls(**kwargs)
+
+
+def check(condition: bool, message: str) -> None:
+    """Raises ConfigError(message) unless ``condition``."""
+    if not condition:
+        raise ConfigError(message)

@@ -1,0 +1,1 @@
+"""Keras models: embedders, recurrent Q-networks, the problem encoder and trajectory decoder."""

@@ -1,0 +1,3 @@
+"""Episode (sequence) replay."""
+
+from tf_metarl.replay.episode_replay import EpisodeReplay

@@ -1,0 +1,1 @@
+"""Training machinery shared by every agent: collection, schedules, runner, checkpoints."""

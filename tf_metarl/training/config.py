@@ -1,0 +1,158 @@
+"""The configuration of a training run: environment, agent and run loop, with presets.
+
+``make_config(algorithm, env_preset, config_preset)`` gives the starting point that
+launch scripts then edit with dotted overrides (``agent.learning_rate=3e-4``,
+``run.total_env_steps=2e5``). The resolved config is written into every run folder as
+``config.json`` and ``load_config`` reads it back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any
+
+from tf_metarl import config as config_lib
+from tf_metarl.config import ConfigError, check
+from tf_metarl.envs.layout import PRESETS, BusMapLayout, LayoutError, load_layouts, preset_layout
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvConfig:
+    """Which bus-map world to train on and evaluate on."""
+
+    preset: str = "distracting_bus_map"  # named preset (see tf_metarl.envs.PRESETS)
+    layout_file: str = ""  # optional JSON layout that replaces the preset
+    train_split: str = "train"  # problems of meta-training trials
+    eval_split: str = "test"  # held-out problems of evaluation trials
+
+    def validate(self) -> None:
+        check(self.preset in PRESETS, f"env.preset={self.preset!r}: expected one of {sorted(PRESETS)}")
+        for name in ("train_split", "eval_split"):
+            value = getattr(self, name)
+            check(value in ("train", "test", "all"),
+                  f"env.{name}={value!r}: expected 'train', 'test' or 'all'")
+
+    def make_layout(self) -> BusMapLayout:
+        if self.layout_file:
+            layouts = load_layouts(self.layout_file)
+            if len(layouts) != 1:
+                raise LayoutError(f"env.layout_file={self.layout_file!r} holds {len(layouts)} layouts; "
+                                  "training expects exactly one")
+            return layouts[0]
+        return preset_layout(self.preset)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """The training loop: budget, evaluation, logging and checkpoints."""
+
+    seed: int = 0  # seeds network initialisation, trials, exploration and replay sampling
+    num_envs: int = 16  # trials collected in parallel
+    total_env_steps: int = 1_000_000  # exploration + execution steps of meta-training
+    eval_every_trials: int = 2_000  # meta-training trials between evaluations
+    eval_trials: int = 100  # held-out trials per evaluation (epsilon 0, z from the decoder)
+    log_every_trials: int = 500  # meta-training trials between train.csv rows
+    checkpoint_every_trials: int = 2_000  # meta-training trials between checkpoints
+    max_checkpoints: int = 2  # checkpoints kept on disk
+    sequence_bucket: int = 5  # replayed sequences are cut to the batch's longest episode, rounded up to this
+    use_tf_function: bool = True  # False runs every step eagerly, for debugging
+    intra_op_threads: int = 1  # TensorFlow threads per op
+    inter_op_threads: int = 2  # TensorFlow ops run at once
+    progress_bar: bool = True  # tqdm progress bar on stderr
+
+    def validate(self) -> None:
+        for name in ("num_envs", "total_env_steps", "eval_every_trials", "eval_trials",
+                     "log_every_trials", "checkpoint_every_trials", "max_checkpoints",
+                     "sequence_bucket"):
+            value = getattr(self, name)
+            check(isinstance(value, int) and value >= 1, f"run.{name}={value!r}: expected an integer >= 1")
+        check(isinstance(self.seed, int) and self.seed >= 0, f"run.seed={self.seed!r}: expected an integer >= 0")
+        for name in ("intra_op_threads", "inter_op_threads"):
+            value = getattr(self, name)
+            check(isinstance(value, int) and value >= 0, f"run.{name}={value!r}: expected an integer >= 0 (0 = TensorFlow's default)")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run needs. ``agent`` is the algorithm's own config class."""
+
+    algorithm: str
+    agent: Any
+    env: EnvConfig = EnvConfig()
+    run: RunConfig = RunConfig()
+
+    def validate(self) -> None:
+        from tf_metarl.agents.registry import ALGORITHMS
+        check(self.algorithm in ALGORITHMS,
+              f"algorithm={self.algorithm!r}: expected one of {sorted(ALGORITHMS)}")
+        expected = ALGORITHMS[self.algorithm].config_class
+        check(type(self.agent) is expected,
+              f"algorithm {self.algorithm!r} expects agent config {expected.__name__}, got {type(self.agent).__name__}")
+
+
+CONFIG_PRESETS = ("tiny", "quick", "paper")
+
+
+def _tiny_agent_overrides() -> dict[str, Any]:
+    return dict(field_dim=8, embed_hidden=32, embed_dim=16, action_dim=8, q_lstm_units=16,
+                q_hidden=(32, 16), problem_id_dim=8, z_dim=8, decoder_transition=(32, 16),
+                decoder_lstm_units=16, decoder_output_hidden=(16,), batch_size=8,
+                replay_capacity=300, target_update_period=50, epsilon_decay_steps=2_000,
+                execute_learning_starts=8, explore_learning_starts=8, learning_rate=1e-3)
+
+
+def make_config(algorithm: str = "dream", env_preset: str = "distracting_bus_map",
+                config_preset: str = "paper") -> TrainConfig:
+    """The starting config of ``algorithm`` on ``env_preset`` at size ``config_preset``.
+
+    * ``paper``: the reference hyper-parameters (algorithms.md), 1 M env steps.
+    * ``quick``: reference networks, a shorter schedule: a demo of a few minutes.
+    * ``tiny``: tiny networks and budget, for tests (seconds).
+    """
+    from tf_metarl.agents.registry import ALGORITHMS
+    if algorithm not in ALGORITHMS:
+        raise ConfigError(f"unknown algorithm {algorithm!r}; expected one of {sorted(ALGORITHMS)}")
+    if config_preset not in CONFIG_PRESETS:
+        raise ConfigError(f"unknown config preset {config_preset!r}; expected one of {list(CONFIG_PRESETS)}")
+    if env_preset not in PRESETS:
+        raise ConfigError(f"unknown env preset {env_preset!r}; expected one of {sorted(PRESETS)}")
+    agent_config = ALGORITHMS[algorithm].config_class()
+    run = RunConfig()
+    if config_preset == "quick":
+        agent_config = dataclasses.replace(
+            agent_config, replay_capacity=4_000, target_update_period=1_000,
+            epsilon_decay_steps=30_000, execute_learning_starts=100, explore_learning_starts=500,
+            learning_rate=3e-4)
+        run = dataclasses.replace(run, total_env_steps=60_000, eval_every_trials=500,
+                                  log_every_trials=100, checkpoint_every_trials=500)
+    elif config_preset == "tiny":
+        agent_config = dataclasses.replace(agent_config, **_tiny_agent_overrides())
+        run = dataclasses.replace(run, num_envs=4, total_env_steps=600, eval_every_trials=24,
+                                  eval_trials=8, log_every_trials=8, checkpoint_every_trials=16,
+                                  progress_bar=False)
+    return TrainConfig(algorithm=algorithm, agent=agent_config, env=EnvConfig(preset=env_preset),
+                       run=run)
+
+
+def config_from_dict(data: dict[str, Any]) -> TrainConfig:
+    from tf_metarl.agents.registry import ALGORITHMS
+    algorithm = data.get("algorithm")
+    if algorithm not in ALGORITHMS:
+        raise ConfigError(f"config algorithm={algorithm!r}: expected one of {sorted(ALGORITHMS)}")
+    return TrainConfig(
+        algorithm=algorithm,
+        agent=config_lib.from_dict(ALGORITHMS[algorithm].config_class, data.get("agent", {})),
+        env=config_lib.from_dict(EnvConfig, data.get("env", {})),
+        run=config_lib.from_dict(RunConfig, data.get("run", {})))
+
+
+def load_config(path: str) -> TrainConfig:
+    """Reads a ``config.json`` written by a run (a file or a run folder)."""
+    if os.path.isdir(path):
+        path = os.path.join(path, "config.json")
+    if not os.path.isfile(path):
+        raise ConfigError(f"no config file at {path!r}")
+    with open(path) as f:
+        return config_from_dict(json.load(f))

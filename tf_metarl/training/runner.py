@@ -1,0 +1,387 @@
+"""The training runner: collect, replay, update, evaluate, log, checkpoint, resume.
+
+Layers, from the bottom: ``play_trials`` plays N trials; ``Runner._iteration`` adds them
+to replay and runs the updates they are owed; ``Runner.run`` loops iterations until the
+env-step budget, evaluating, logging and checkpointing on its schedule.
+
+A run folder holds:
+  config.json        the resolved config (a run can be reproduced from its folder)
+  train.csv          meta-training statistics every ``run.log_every_trials`` trials
+  eval.csv           held-out evaluations every ``run.eval_every_trials`` trials
+  tensorboard/       the same scalars as TensorBoard events
+  checkpoints/       networks, optimizers, targets, counters, RNG states and replay
+  summary.json       the final evaluation, written when the run completes
+
+A run resumes from its latest complete checkpoint when its folder has one; rows logged
+after that checkpoint are dropped from the CSVs, so nothing is counted twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from tf_metarl import config as config_lib
+from tf_metarl.envs import oracle
+from tf_metarl.envs.core import BatchedBusMap, sample_trials
+from tf_metarl.training.collection import TrialBatch, play_trials
+from tf_metarl.training.config import TrainConfig, load_config
+from tf_metarl.training.logging import CsvLog
+from tf_metarl.training.schedules import linear_epsilon
+from tf_metarl.training.seeding import configure_threads, seed_everything
+from tf_metarl.replay import EpisodeReplay
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or infinite; the run stopped without checkpointing it."""
+
+
+class RunFolderError(ValueError):
+    """The run folder holds a different run."""
+
+
+class _PythonState(tf.train.experimental.PythonState):
+    """Checkpoints Python-side state through ``get_state`` / ``set_state`` callbacks."""
+
+    def __init__(self, get_state, set_state):
+        self._get_state, self._set_state = get_state, set_state
+
+    def serialize(self):
+        return self._get_state()
+
+    def deserialize(self, string_value):
+        self._set_state(string_value)
+
+
+@dataclasses.dataclass
+class LoopState:
+    """Counters of the training loop (checkpointed)."""
+    trials: int = 0
+    env_steps: int = 0
+    explore_steps: int = 0
+    execute_steps: int = 0
+    explore_updates_owed: float = 0.0
+    execute_updates_owed: float = 0.0
+    wall_time: float = 0.0
+    last_log_trials: int = 0
+    last_eval_trials: int = 0
+    last_checkpoint_trials: int = 0
+
+
+def make_agent(config: TrainConfig, layout):
+    from tf_metarl.agents.registry import ALGORITHMS
+    algorithm = ALGORITHMS[config.algorithm]
+    return algorithm.agent_class(config.agent, layout, seed=config.run.seed,
+                                 use_tf_function=config.run.use_tf_function)
+
+
+def _replay_spec(horizon: int, num_fields: int, kind: str):
+    T, F = horizon, num_fields
+    if kind == "explore":
+        return {"x_obs": ((T + 1, F), np.int16), "x_actions": ((T,), np.int8),
+                "x_length": ((), np.int16), "x_problem_id": ((), np.int32)}
+    return {"obs": ((T + 1, F), np.int16), "goal": ((2,), np.int16), "actions": ((T,), np.int8),
+            "rewards": ((T,), np.float32), "length": ((), np.int16), "problem_id": ((), np.int32)}
+
+
+def _cut_to_length(batch: dict[str, np.ndarray], prefix: str, length: int) -> None:
+    """Cuts padded sequences to ``length`` steps (observations keep one more)."""
+    batch[f"{prefix}obs"] = batch[f"{prefix}obs"][:, : length + 1]
+    batch[f"{prefix}actions"] = batch[f"{prefix}actions"][:, :length]
+    if f"{prefix}rewards" in batch:
+        batch[f"{prefix}rewards"] = batch[f"{prefix}rewards"][:, :length]
+
+
+class Runner:
+    """Trains one agent in one run folder.
+
+    Args:
+      config: The run's config (validated here).
+      root_dir: The run folder; created if missing. If it holds a run already, its
+        config must match ``config`` (apart from the run budget) and training resumes.
+    """
+
+    def __init__(self, config: TrainConfig, root_dir: str):
+        config_lib.validate_config(config)
+        self.config = config
+        self.root_dir = root_dir
+        os.makedirs(root_dir, exist_ok=True)
+        self._check_or_write_config()
+        run = config.run
+        configure_threads(run.intra_op_threads, run.inter_op_threads)
+        self.rng = seed_everything(run.seed)
+        self.layout = config.env.make_layout()
+        self.train_problems = self.layout.split_problem_ids(config.env.train_split)
+        self.eval_problems = self.layout.split_problem_ids(config.env.eval_split)
+        self.agent = make_agent(config, self.layout)
+        self.env = BatchedBusMap(self.layout, run.num_envs)
+        self.eval_env = BatchedBusMap(self.layout, run.eval_trials)
+        # Held-out evaluation trials are fixed for the whole run, so evaluations compare.
+        self.eval_problem_ids, self.eval_goal_ids = sample_trials(
+            np.random.default_rng([run.seed, 1]), self.eval_problems, len(self.layout.goals),
+            run.eval_trials)
+        capacity = config.agent.replay_capacity
+        F = len(self.layout.observation_bounds)
+        self.explore_replay = EpisodeReplay(capacity, _replay_spec(self.layout.horizon, F, "explore"))
+        self.execute_replay = EpisodeReplay(capacity, _replay_spec(self.layout.horizon, F, "execute"))
+        self.state = LoopState()
+        self.checkpoint = tf.train.Checkpoint(
+            agent=self.agent,
+            explore_replay=_PythonState(self.explore_replay.get_state, self.explore_replay.set_state),
+            execute_replay=_PythonState(self.execute_replay.get_state, self.execute_replay.set_state),
+            loop=_PythonState(self._get_loop_state, self._set_loop_state))
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, os.path.join(root_dir, "checkpoints"), max_to_keep=run.max_checkpoints)
+        self.train_log = CsvLog(os.path.join(root_dir, "train.csv"))
+        self.eval_log = CsvLog(os.path.join(root_dir, "eval.csv"))
+        self.resumed_from = None
+        if self.manager.latest_checkpoint:
+            self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+            self.resumed_from = self.manager.latest_checkpoint
+            self.train_log.drop_rows_after("trials", self.state.trials)
+            self.eval_log.drop_rows_after("trials", self.state.trials)
+        self.writer = tf.summary.create_file_writer(os.path.join(root_dir, "tensorboard"))
+        self._window = _Window()
+
+    # ---- run folder ---------------------------------------------------------------------
+    def _check_or_write_config(self) -> None:
+        path = os.path.join(self.root_dir, "config.json")
+        if os.path.exists(path):
+            existing = load_config(path)
+            # The budget and logging cadence may change on resume; nothing else may.
+            if (dataclasses.replace(existing, run=self.config.run) != self.config
+                    or existing.run.seed != self.config.run.seed
+                    or existing.run.num_envs != self.config.run.num_envs):
+                raise RunFolderError(
+                    f"run folder {self.root_dir!r} holds a run with a different config; "
+                    "use a new --root_dir or the same flags as that run")
+        with open(path + ".tmp", "w") as f:
+            f.write(config_lib.to_json(self.config))
+        os.replace(path + ".tmp", path)
+
+    def _get_loop_state(self) -> bytes:
+        return json.dumps({"loop": dataclasses.asdict(self.state),
+                           "rng": self.rng.bit_generator.state}).encode()
+
+    def _set_loop_state(self, value: bytes) -> None:
+        data = json.loads(value)
+        self.state = LoopState(**data["loop"])
+        self.rng.bit_generator.state = data["rng"]
+
+    # ---- one iteration --------------------------------------------------------------------
+    def epsilons(self) -> tuple[float, float]:
+        c = self.config.agent
+        return (linear_epsilon(self.state.explore_steps, c.epsilon_start, c.epsilon_end, c.epsilon_decay_steps),
+                linear_epsilon(self.state.execute_steps, c.epsilon_start, c.epsilon_end, c.epsilon_decay_steps))
+
+    def _use_decoder(self, n: int) -> np.ndarray:
+        mode = self.config.agent.train_conditioning
+        if mode == "decoder":
+            return np.ones(n, dtype=bool)
+        if mode == "encoder":
+            return np.zeros(n, dtype=bool)
+        return (self.state.trials + np.arange(n)) % 2 == 0  # even trials: the decoder's z
+
+    def collect(self) -> TrialBatch:
+        n = self.env.num_envs
+        problems, goals = sample_trials(self.rng, self.train_problems, len(self.layout.goals), n)
+        explore_epsilon, execute_epsilon = self.epsilons()
+        batch = play_trials(self.agent, self.env, problems, goals, self.rng, explore_epsilon,
+                            execute_epsilon, self._use_decoder(n))
+        self.explore_replay.add(batch.explore_episodes())
+        self.execute_replay.add(batch.execute_episodes())
+        s = self.state
+        s.trials += n
+        s.explore_steps += int(batch.x_length.sum())
+        s.execute_steps += int(batch.length.sum())
+        s.env_steps = s.explore_steps + s.execute_steps
+        return batch
+
+    def _sample(self, execute: bool) -> dict[str, np.ndarray]:
+        c, bucket = self.config.agent, self.config.run.sequence_bucket
+        horizon = self.layout.horizon
+
+        def cut_length(longest):
+            return int(min(horizon, max(bucket, math.ceil(longest / bucket) * bucket)))
+
+        batch = self.explore_replay.sample(self.rng, c.batch_size)
+        longest = batch["x_length"].max()
+        if execute:
+            batch.update(self.execute_replay.sample(self.rng, c.batch_size))
+            longest = max(longest, batch["length"].max())
+        # One cut length for both kinds of episode keeps the number of traced shapes small.
+        length = cut_length(longest)
+        _cut_to_length(batch, "x_", length)
+        if execute:
+            _cut_to_length(batch, "", length)
+        return batch
+
+    def train(self, batch: TrialBatch) -> None:
+        """Runs the updates owed for the env steps of ``batch`` (one per update_period)."""
+        c, s = self.config.agent, self.state
+        if len(self.execute_replay) >= c.execute_learning_starts:
+            s.execute_updates_owed += batch.length.sum() / c.update_period
+        if len(self.explore_replay) >= c.explore_learning_starts:
+            s.explore_updates_owed += batch.x_length.sum() / c.update_period
+        n_execute, n_explore = int(s.execute_updates_owed), int(s.explore_updates_owed)
+        s.execute_updates_owed -= n_execute
+        s.explore_updates_owed -= n_explore
+        both = min(n_execute, n_explore)
+        plan = ([(True, True)] * both + [(True, False)] * (n_execute - both)
+                + [(False, True)] * (n_explore - both))
+        for execute, explore in plan:
+            metrics = self.agent.train_step(self._sample(execute), execute=execute, explore=explore)
+            self._window.add_metrics(metrics)
+
+    # ---- evaluation ---------------------------------------------------------------------
+    def evaluate(self) -> dict[str, float]:
+        """Held-out trials, epsilon 0, execution conditioned on the decoder's z."""
+        n = self.eval_env.num_envs
+        batch = play_trials(self.agent, self.eval_env, self.eval_problem_ids, self.eval_goal_ids,
+                            np.random.default_rng(0), 0.0, 0.0, np.ones(n, dtype=bool))
+        optimal = oracle.optimal_returns(self.layout, self.eval_problem_ids, self.eval_goal_ids)
+        no_information = oracle.no_information_return(self.layout)
+        mean_return = float(batch.returns.mean())
+        return {
+            "eval_return": mean_return,
+            "eval_return_std": float(batch.returns.std()),
+            "eval_success": float(batch.success.mean()),
+            "eval_explore_length": float(batch.x_length.mean()),
+            "eval_execute_length": float(batch.length.mean()),
+            "eval_fraction_optimal": mean_return / float(optimal.mean()),
+            "optimal_return": float(optimal.mean()),
+            "no_information_return": no_information,
+        }
+
+    # ---- the loop ---------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        """Trains until ``run.total_env_steps``; returns the final evaluation."""
+        run, s = self.config.run, self.state
+        progress = None
+        if run.progress_bar:
+            from tqdm import tqdm
+            progress = tqdm(total=run.total_env_steps, initial=min(s.env_steps, run.total_env_steps),
+                            unit="step", dynamic_ncols=True, desc=self.config.algorithm)
+        start = time.perf_counter() - s.wall_time
+        latest_eval = None
+        try:
+            while s.env_steps < run.total_env_steps:
+                steps_before = s.env_steps
+                batch = self.collect()
+                self.train(batch)
+                s.wall_time = time.perf_counter() - start
+                self._window.add_trials(batch)
+                if s.trials - s.last_log_trials >= run.log_every_trials:
+                    self._log_train()
+                if s.trials - s.last_eval_trials >= run.eval_every_trials:
+                    latest_eval = self._log_eval()
+                if s.trials - s.last_checkpoint_trials >= run.checkpoint_every_trials:
+                    self.save()
+                if progress is not None:
+                    progress.update(s.env_steps - steps_before)
+                    progress.set_postfix(self._progress_postfix(latest_eval), refresh=False)
+            if s.last_log_trials != s.trials:
+                self._log_train()
+            if latest_eval is None or s.last_eval_trials != s.trials:
+                latest_eval = self._log_eval()
+            self.save()
+        finally:
+            if progress is not None:
+                progress.close()
+            self.writer.flush()
+        summary = {"algorithm": self.config.algorithm, "trials": s.trials, "env_steps": s.env_steps,
+                   "wall_time": s.wall_time, **latest_eval}
+        with open(os.path.join(self.root_dir, "summary.json"), "w") as f:
+            json.dump(summary, f, indent=2)
+        return summary
+
+    def save(self) -> str:
+        """Checkpoints everything, after checking the weights are finite."""
+        for v in self.agent.trainable_variables:
+            if not np.all(np.isfinite(v.numpy())):
+                raise NonFiniteLossError(
+                    f"weights of {v.name} are not finite at env step {self.state.env_steps}; "
+                    f"not checkpointing (last good checkpoint: {self.manager.latest_checkpoint})")
+        self.state.last_checkpoint_trials = self.state.trials
+        return self.manager.save(checkpoint_number=self.state.trials)
+
+    def _progress_postfix(self, latest_eval):
+        s = self.state
+        postfix = {"sps": f"{s.env_steps / max(s.wall_time, 1e-9):.0f}",
+                   "ret": f"{self._window.last_return:.2f}"}
+        if latest_eval:
+            postfix["eval"] = f"{latest_eval['eval_return']:.2f}"
+        return postfix
+
+    def _scalars(self, row: dict[str, float], step: int) -> None:
+        with self.writer.as_default(step=step):
+            for key, value in row.items():
+                if key not in ("trials", "env_steps") and value is not None:
+                    tf.summary.scalar(key, value)
+
+    def _log_train(self) -> None:
+        s = self.state
+        explore_epsilon, execute_epsilon = self.epsilons()
+        row = {"trials": s.trials, "env_steps": s.env_steps, "explore_steps": s.explore_steps,
+               "execute_steps": s.execute_steps, "wall_time": round(s.wall_time, 3),
+               "env_steps_per_sec": s.env_steps / max(s.wall_time, 1e-9),
+               "explore_epsilon": explore_epsilon, "execute_epsilon": execute_epsilon,
+               "execute_updates": int(self.agent.execute_updates.numpy()),
+               "explore_updates": int(self.agent.explore_updates.numpy()),
+               **self._window.summary()}
+        for key, value in row.items():
+            if "/" in key and not math.isfinite(value):  # a loss or another learner metric
+                raise NonFiniteLossError(
+                    f"{key} became {value} at env step {s.env_steps}; stopping without "
+                    f"checkpointing (last good checkpoint: {self.manager.latest_checkpoint})")
+        self.train_log.append(row)
+        self._scalars({f"charts/{k}" if "/" not in k else f"losses/{k}": v for k, v in row.items()},
+                      s.env_steps)
+        self._window = _Window(last_return=self._window.last_return)
+        s.last_log_trials = s.trials
+
+    def _log_eval(self) -> dict[str, float]:
+        s = self.state
+        result = self.evaluate()
+        self.eval_log.append({"trials": s.trials, "env_steps": s.env_steps,
+                              "wall_time": round(s.wall_time, 3), **result})
+        self._scalars({f"eval/{k}": v for k, v in result.items()}, s.env_steps)
+        s.last_eval_trials = s.trials
+        return result
+
+
+class _Window:
+    """Statistics accumulated between two train.csv rows."""
+
+    def __init__(self, last_return: float = float("nan")):
+        self.returns, self.success, self.explore_lengths, self.execute_lengths = [], [], [], []
+        self.metric_sums: dict[str, float] = {}
+        self.metric_counts: dict[str, int] = {}
+        self.last_return = last_return
+
+    def add_trials(self, batch: TrialBatch) -> None:
+        self.returns.extend(batch.returns.tolist())
+        self.success.extend(batch.success.tolist())
+        self.explore_lengths.extend(batch.x_length.tolist())
+        self.execute_lengths.extend(batch.length.tolist())
+        self.last_return = float(np.mean(self.returns))
+
+    def add_metrics(self, metrics) -> None:
+        for key, value in metrics.items():
+            self.metric_sums[key] = self.metric_sums.get(key, 0.0) + float(value)
+            self.metric_counts[key] = self.metric_counts.get(key, 0) + 1
+
+    def summary(self) -> dict[str, float]:
+        mean = lambda xs: float(np.mean(xs)) if xs else float("nan")  # noqa: E731
+        out = {"train_return": mean(self.returns), "train_success": mean(self.success),
+               "explore_length": mean(self.explore_lengths),
+               "execute_length": mean(self.execute_lengths)}
+        out.update({k: self.metric_sums[k] / self.metric_counts[k] for k in sorted(self.metric_sums)})
+        return out
