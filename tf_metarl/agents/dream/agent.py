@@ -72,8 +72,8 @@ class DreamAgent(tf.Module):
         self._build_networks()
         self._build_optimizers()
         wrap = tf.function if use_tf_function else (lambda f: f)
-        self._explore_step = wrap(self._explore_step_fn)
-        self._execute_step = wrap(self._execute_step_fn)
+        self._explore_step = wrap(self.explore_step_tf)
+        self._execute_step = wrap(self.execute_step_tf)
         self._task_embedding = wrap(self._task_embedding_fn)
         # One traced step per combination, so both learners' ops can run concurrently.
         self._train_execute = wrap(self._update_execute_fn)
@@ -177,11 +177,23 @@ class DreamAgent(tf.Module):
             tf.constant(use_decoder, tf.bool))
         return z.numpy()
 
-    def _explore_step_fn(self, obs, prev_action, state):
+    # TensorFlow-level policy functions: what acting and SavedModel export call.
+    def explore_step_tf(self, obs, prev_action, state):
+        """obs [N, F] int, prev_action [N] int (num_actions = none yet), state (h, c)
+        -> (Q [N, A], next state). The exploration action is argmax Q."""
         return self.explore_q.step(obs, prev_action, state)
 
-    def _execute_step_fn(self, obs, goal, z, state):
+    def execute_step_tf(self, obs, goal, z, state):
+        """obs [N, F], goal [N, 2], z [N, Z], state -> (Q [N, A], next state).
+        The execution action is argmax Q."""
         return self.execute_q.step(obs, goal, z, state)
+
+    def embed_exploration_tf(self, explore_obs, explore_actions, explore_length):
+        """The task embedding test-time execution is conditioned on, [N, Z]: here the
+        decoder's prediction after the whole exploration episode.
+
+        explore_obs [N, T+1, F], explore_actions [N, T], explore_length [N]."""
+        return self.decode_exploration(explore_obs, explore_actions, explore_length)
 
     def decode_exploration(self, explore_obs, explore_actions, explore_length):
         """The decoder's prediction after the whole exploration episode, [N, Z]."""
@@ -195,7 +207,7 @@ class DreamAgent(tf.Module):
 
     def _task_embedding_fn(self, explore_obs, explore_actions, explore_length, problem_ids,
                            use_decoder):
-        decoded = self.decode_exploration(explore_obs, explore_actions, explore_length)
+        decoded = self.embed_exploration_tf(explore_obs, explore_actions, explore_length)
         _, z_encoder = self._noisy_problem_embedding(problem_ids)
         return tf.where(use_decoder[:, None], decoded, z_encoder)
 
