@@ -131,7 +131,7 @@ def make_config(algorithm: str = "dream", env_preset: str = "distracting_bus_map
         agent_config = dataclasses.replace(agent_config, **_tiny_agent_overrides())
         run = dataclasses.replace(run, num_envs=4, total_env_steps=600, eval_every_trials=24,
                                   eval_trials=8, log_every_trials=8, checkpoint_every_trials=16,
-                                  progress_bar=False)
+                                  sequence_bucket=64, progress_bar=False)
     return TrainConfig(algorithm=algorithm, agent=agent_config, env=EnvConfig(preset=env_preset),
                        run=run)
 

@@ -1,0 +1,56 @@
+import dataclasses
+
+import pytest
+
+from tf_metarl.config import ConfigError, apply_overrides, validate_config
+from tf_metarl.training.config import config_from_dict, make_config
+
+
+def test_overrides_parse_with_field_types():
+    config = make_config("dream", "map", "tiny")
+    config = apply_overrides(config, ["agent.learning_rate=3e-4", "run.total_env_steps=2e5",
+                                      "agent.q_hidden=64,32", "run.progress_bar=false",
+                                      "env.eval_split=all"])
+    assert config.agent.learning_rate == 3e-4
+    assert config.run.total_env_steps == 200_000 and isinstance(config.run.total_env_steps, int)
+    assert config.agent.q_hidden == (64, 32)
+    assert config.run.progress_bar is False
+    assert config.env.eval_split == "all"
+    validate_config(config)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("agent.learning_rat=1", "unknown config key 'agent.learning_rat'"),
+    ("run.num_envs=many", "run.num_envs='many': expected an integer"),
+    ("run.progress_bar=maybe", "expected a boolean"),
+    ("agent=1", "names a section"),
+    ("learning_rate", "expected the form key.path=value"),
+])
+def test_bad_overrides_name_the_problem(override, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        apply_overrides(make_config("dream", "map", "tiny"), [override])
+
+
+@pytest.mark.parametrize("override, message", [
+    ("run.num_envs=0", "run.num_envs=0: expected an integer >= 1"),
+    ("agent.discount=1.5", "agent.discount=1.5"),
+    ("agent.train_conditioning=both", "agent.train_conditioning='both'"),
+    ("env.preset=huge", "env.preset='huge'"),
+    ("agent.epsilon_end=-0.1", "agent.epsilon_end=-0.1"),
+])
+def test_validation_rejects_out_of_range_values(override, message):
+    config = apply_overrides(make_config("dream", "map", "tiny"), [override])
+    with pytest.raises(ConfigError, match=message):
+        validate_config(config)
+
+
+def test_unknown_presets_and_algorithms():
+    with pytest.raises(ConfigError, match="unknown algorithm 'dreamer'"):
+        make_config("dreamer")
+    with pytest.raises(ConfigError, match="unknown config preset 'huge'"):
+        make_config("dream", config_preset="huge")
+
+
+def test_dict_round_trip():
+    config = make_config("dream", "small_map", "quick")
+    assert config_from_dict(dataclasses.asdict(config)) == config

@@ -1,0 +1,103 @@
+"""The real launch/train.py entry point on a tiny budget: files, resume after kill -9,
+reproducibility, and clear errors for bad flags."""
+
+import csv
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+TRAIN = pathlib.Path(__file__).resolve().parents[2] / "launch" / "train.py"
+TINY = ["--config_preset=tiny", "--env_preset=small_map", "--seed=3",
+        "--override=run.total_env_steps=400"]
+# Columns that depend on the clock, not on the computation.
+CLOCK_COLUMNS = {"wall_time", "env_steps_per_sec"}
+
+
+def train_command(root_dir, *extra):
+    return [sys.executable, str(TRAIN), *TINY, f"--root_dir={root_dir}", *extra]
+
+
+def read_rows(path):
+    with open(path, newline="") as f:
+        return [{k: v for k, v in row.items() if k not in CLOCK_COLUMNS} for row in csv.DictReader(f)]
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("full")
+    result = subprocess.run(train_command(root), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return root, result
+
+
+def test_run_writes_its_files(full_run):
+    root, result = full_run
+    assert "held-out return" in result.stdout
+    config = json.loads((root / "config.json").read_text())
+    assert config["algorithm"] == "dream" and config["env"]["preset"] == "small_map"
+    assert config["run"]["seed"] == 3
+    assert (root / "checkpoints" / "checkpoint").exists()
+    assert list((root / "tensorboard").glob("events.out.tfevents.*"))
+    train_rows = read_rows(root / "train.csv")
+    eval_rows = read_rows(root / "eval.csv")
+    assert int(train_rows[-1]["env_steps"]) >= 400
+    assert "execute/td_loss" in train_rows[-1] and train_rows[-1]["execute/td_loss"] != ""
+    assert float(eval_rows[-1]["optimal_return"]) == pytest.approx(0.7)
+    summary = json.loads((root / "summary.json").read_text())
+    assert summary["env_steps"] == int(train_rows[-1]["env_steps"])
+
+
+def test_killed_run_resumes_exactly(full_run, tmp_path):
+    """kill -9 after the first checkpoint, rerun: the finished run's logs equal those of
+    the uninterrupted run (same seed), so counters, RNG, replay and weights resumed exactly."""
+    full_root, _ = full_run
+    root = tmp_path / "killed"
+    process = subprocess.Popen(train_command(root), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    checkpoint_index = root / "checkpoints" / "checkpoint"
+    deadline = time.time() + 240
+    while not checkpoint_index.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    assert process.poll() is None, "the run finished before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    killed_rows = read_rows(root / "train.csv")
+    assert int(killed_rows[-1]["env_steps"]) < 400
+
+    result = subprocess.run(train_command(root), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "resuming from" in result.stdout
+    assert read_rows(root / "train.csv") == read_rows(full_root / "train.csv")
+    assert read_rows(root / "eval.csv") == read_rows(full_root / "eval.csv")
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--algorithm=dreamer"], "should be one of"),
+    (["--env_preset=huge"], "should be one of"),
+    (["--seed=-1"], "--seed=-1: -1 is not a non-negative integer"),
+    (["--override=agent.learning_rat=1"], "unknown config key 'agent.learning_rat'"),
+    (["--override=run.num_envs=two"], "run.num_envs='two': expected an integer"),
+    (["--override=agent.discount=2"], "agent.discount=2.0: expected 0 <= discount <= 1"),
+])
+def test_bad_flags_fail_with_clear_errors(flags, message, tmp_path):
+    result = subprocess.run([sys.executable, str(TRAIN), "--config_preset=tiny",
+                             f"--root_dir={tmp_path}", *flags],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    import re
+    assert re.search(message, result.stderr), result.stderr[-2000:]
+
+
+def test_a_folder_with_another_run_is_refused(full_run):
+    root, _ = full_run
+    result = subprocess.run([sys.executable, str(TRAIN), *TINY, "--seed=4", f"--root_dir={root}"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "different config" in result.stderr
