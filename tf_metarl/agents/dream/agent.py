@@ -78,7 +78,7 @@ class DreamAgent(tf.Module):
         # One traced step per combination, so both learners' ops can run concurrently.
         self._train_execute = wrap(self._update_execute_fn)
         self._train_explore = wrap(self._update_explore_fn)
-        self._train_both = wrap(lambda b: {**self._update_execute_fn(b), **self._update_explore_fn(b)})
+        self._train_both = wrap(self._update_both_fn)
 
     # ---- construction ----------------------------------------------------------------------
     def _make_execute_q(self):
@@ -241,13 +241,28 @@ class DreamAgent(tf.Module):
         return self.config.huber_delta if self.config.huber_delta > 0 else None
 
     def decoder_objective(self, batch):
-        """Decoder loss on the exploration episodes ``x_*`` of the batch."""
+        """Decoder loss on the exploration episodes ``x_*`` of the batch.
+
+        Returns (loss, decoder predictions [B, T+1, Z], f(x_problem_id) [B, Z])."""
         _, _, prefix_mask = step_masks(batch["x_length"], batch["x_actions"].shape[1])
         predictions = self.decoder(batch["x_obs"], batch["x_actions"])
         f = self.encoder(batch["x_problem_id"])
-        return losses.decoder_loss(predictions, f, prefix_mask)
+        return losses.decoder_loss(predictions, f, prefix_mask), predictions, f
 
     def _update_execute_fn(self, batch):
+        return self._execute_update(batch)[0]
+
+    def _update_explore_fn(self, batch):
+        predictions = self.decoder(batch["x_obs"], batch["x_actions"])
+        return self._explore_update(batch, predictions, self.encoder(batch["x_problem_id"]))
+
+    def _update_both_fn(self, batch):
+        # The exploration rewards reuse the decoder pass of the execution update (taken
+        # before its gradient step): the same "current f and g" at sampling time.
+        execute_metrics, predictions, f = self._execute_update(batch)
+        return {**execute_metrics, **self._explore_update(batch, predictions, f)}
+
+    def _execute_update(self, batch):
         """Execution Q TD loss (z = f(mu) + noise) + bottleneck penalty + decoder loss.
 
         ``batch``: execution episodes (obs [B, T+1, F], goal [B, 2], actions [B, T],
@@ -260,20 +275,21 @@ class DreamAgent(tf.Module):
             f, z = self._noisy_problem_embedding(batch["problem_id"])
             td, metrics = self.execution_td_loss(batch, z)
             bottleneck = c.bottleneck_weight * losses.bottleneck_penalty(f, c.bottleneck_norm_floor)
-            decoder = self.decoder_objective(batch)
+            decoder, predictions, f_explore = self.decoder_objective(batch)
             loss = td + bottleneck + decoder
         apply_gradients(self.execute_optimizer, tape, loss, variables, metrics)
         self._count_update(self.execute_updates, self.execute_q, self.execute_q_target)
         metrics.update(decoder_loss=decoder, bottleneck_penalty=bottleneck,
                        bottleneck_kl=losses.bottleneck_kl(f, c.bottleneck_noise), loss=loss)
-        return {f"execute/{k}": v for k, v in metrics.items()}
+        return {f"execute/{k}": v for k, v in metrics.items()}, predictions, f_explore
 
-    def _update_explore_fn(self, batch):
-        """Double DQN of the exploration Q-network on relabelled decoder-gain rewards."""
+    def _explore_update(self, batch, predictions, f):
+        """Double DQN of the exploration Q-network on relabelled decoder-gain rewards.
+
+        ``predictions`` and ``f`` are the decoder's and encoder's outputs on the batch's
+        exploration episodes (gradients are stopped in the reward)."""
         c = self.config
         step_mask, terminal, _ = step_masks(batch["x_length"], batch["x_actions"].shape[1])
-        predictions = self.decoder(batch["x_obs"], batch["x_actions"])
-        f = self.encoder(batch["x_problem_id"])
         rewards = losses.exploration_rewards(predictions, f, step_mask, c.exploration_step_penalty)
         no_action = tf.fill([tf.shape(batch["x_actions"])[0], 1], self.num_actions)
         prev_actions = tf.concat([no_action, tf.cast(batch["x_actions"], tf.int32)], axis=1)
@@ -290,10 +306,14 @@ class DreamAgent(tf.Module):
         return {f"explore/{k}": v for k, v in metrics.items()}
 
     def _count_update(self, counter, online, target):
-        counter.assign_add(1)
-        if counter % self.config.target_update_period == 0:
+        """Counts an update; every ``target_update_period`` updates the target copies online."""
+        def sync():
             for s, t in zip(online.variables, target.variables):
                 t.assign(s)
+            return tf.constant(True)
+
+        counter.assign_add(1)
+        tf.cond(counter % self.config.target_update_period == 0, sync, lambda: tf.constant(False))
 
 
 def _to_tensors(batch):

@@ -1,0 +1,17 @@
+"""SavedModel export of trained explore/execute policies, and their evaluation.
+
+Two sides with different dependencies:
+
+* ``exporter`` (needs the agents and training code): ``export_run(run_dir)`` writes one
+  SavedModel with the signatures described in ``format``.
+* ``policy`` and ``evaluation`` (need only TensorFlow, NumPy and ``tf_metarl.envs``):
+  ``load_policy(path)`` and ``evaluate_layouts(policy, layouts, ...)``.
+
+This package's import does not pull in either side, so readers of exported policies never
+import the agents, networks or training code.
+"""
+
+from tf_metarl.export.errors import (
+    ExportError, IncompatibleLayoutError, NotAPolicyError, NotASavedModelError,
+    PolicyNotFoundError, RunDirError)
+from tf_metarl.export.format import FORMAT_VERSION, POLICY_SIGNATURES

@@ -1,0 +1,165 @@
+"""Loads an exported policy SavedModel with ``tf.saved_model.load`` and checks it.
+
+Imports only TensorFlow, NumPy and ``tf_metarl.envs``: never the agents, networks or
+training code, so an exported policy runs without them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from tf_metarl.envs.layout import BusMapLayout, LayoutError, check_observation_compatible
+from tf_metarl.export import format as fmt
+from tf_metarl.export.errors import IncompatibleLayoutError, NotAPolicyError, NotASavedModelError
+from tf_metarl.export.paths import check_saved_model_path
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _read_metadata(path: str, loaded) -> dict[str, Any]:
+    """``assets/metadata.json``, or the ``metadata`` signature when the asset is gone."""
+    asset = os.path.join(path, "assets", fmt.METADATA_ASSET)
+    if os.path.isfile(asset):
+        with open(asset) as f:
+            text = f.read()
+        source = asset
+    elif fmt.METADATA_SIGNATURE in loaded.signatures:
+        out = loaded.signatures[fmt.METADATA_SIGNATURE]()
+        text = out[fmt.METADATA_OUTPUT].numpy().decode()
+        source = f"signature {fmt.METADATA_SIGNATURE!r}"
+    else:
+        raise NotAPolicyError(f"SavedModel {path!r} has no assets/{fmt.METADATA_ASSET} and no "
+                              f"{fmt.METADATA_SIGNATURE!r} signature: not a tf_metarl policy export")
+    try:
+        metadata = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise NotAPolicyError(f"metadata of {path!r} ({source}) is not valid JSON: {e}") from None
+    if not isinstance(metadata, dict):
+        raise NotAPolicyError(f"metadata of {path!r} ({source}) is not a JSON object")
+    missing = [k for k in fmt.REQUIRED_METADATA_KEYS if k not in metadata]
+    if missing:
+        raise NotAPolicyError(f"metadata of {path!r} ({source}) lacks {missing}: not a tf_metarl "
+                              "policy export")
+    if metadata["format_version"] != fmt.FORMAT_VERSION:
+        raise NotAPolicyError(
+            f"SavedModel {path!r} has export format_version {metadata['format_version']!r}; this "
+            f"version of tf_metarl reads format_version {fmt.FORMAT_VERSION}")
+    return metadata
+
+
+class ExportedPolicy:
+    """An exported explore/execute policy: numpy in, numpy out, recurrent state explicit.
+
+    States are dicts ``{"h": tensor, "c": tensor}`` kept as tensors between steps (no copy
+    to numpy unless asked). Build with ``load_policy``.
+    """
+
+    def __init__(self, path: str, loaded, metadata: dict[str, Any]):
+        self.path = path
+        self.loaded = loaded
+        self.metadata = metadata
+        sigs = loaded.signatures
+        self._explore_initial_state = sigs["explore_initial_state"]
+        self._explore_step = sigs["explore_step"]
+        self._embed = sigs["embed_exploration"]
+        self._execute_initial_state = sigs["execute_initial_state"]
+        self._execute_step = sigs["execute_step"]
+
+    # ---- what the policy was trained on --------------------------------------------------------
+    @property
+    def num_actions(self) -> int:
+        return int(self.metadata["num_actions"])
+
+    @property
+    def horizon(self) -> int:
+        return int(self.metadata["horizon"])
+
+    @property
+    def embedding_size(self) -> int:
+        return int(self.metadata["embedding_size"])
+
+    @property
+    def algorithm(self) -> str:
+        return str(self.metadata["algorithm"])
+
+    def training_layout(self) -> BusMapLayout:
+        """The layout the policy was trained on (from the metadata)."""
+        from tf_metarl.envs.layout import layout_from_dict
+        try:
+            return layout_from_dict(dict(self.metadata["layout"]), name=self.metadata["layout"].get("name", "trained"))
+        except (LayoutError, TypeError, AttributeError) as e:
+            raise NotAPolicyError(f"metadata of {self.path!r} holds an invalid layout: {e}") from None
+
+    def check_layout(self, layout: BusMapLayout) -> None:
+        """Raises IncompatibleLayoutError unless the policy can act on ``layout``."""
+        m = self.metadata
+        try:
+            check_observation_compatible(layout, m["observation_fields"], m["observation_bounds"],
+                                         m["num_actions"])
+        except LayoutError as e:
+            raise IncompatibleLayoutError(f"{e} (policy {self.path!r})") from None
+        gw, gh = m["goal_bounds"]
+        far = [g for g in layout.goals if g[0] >= gw or g[1] >= gh]
+        if far:
+            raise IncompatibleLayoutError(
+                f"layout {layout.name!r}: goal {far[0]} lies outside the {gw}x{gh} goal range "
+                f"the policy was trained on (policy {self.path!r})")
+        if layout.horizon > self.horizon:
+            raise IncompatibleLayoutError(
+                f"layout {layout.name!r} has horizon {layout.horizon}, longer than the policy's "
+                f"training horizon {self.horizon} (policy {self.path!r})")
+
+    # ---- acting ---------------------------------------------------------------------------------
+    def explore_initial_state(self, batch_size: int) -> dict[str, tf.Tensor]:
+        return self._explore_initial_state(batch_size=tf.constant(batch_size, tf.int32))
+
+    def execute_initial_state(self, batch_size: int) -> dict[str, tf.Tensor]:
+        return self._execute_initial_state(batch_size=tf.constant(batch_size, tf.int32))
+
+    def explore_step(self, observation, prev_action, state):
+        """observation [N, F], prev_action [N] (num_actions: none yet), state
+        -> (action [N] numpy, q_values [N, A] numpy, next state)."""
+        out = self._explore_step(observation=tf.constant(observation, tf.int32),
+                                 prev_action=tf.constant(prev_action, tf.int32),
+                                 h=state["h"], c=state["c"])
+        return out["action"].numpy(), out["q_values"].numpy(), {"h": out["h"], "c": out["c"]}
+
+    def embed_exploration(self, observations, actions, length) -> np.ndarray:
+        """observations [N, T'+1, F], actions [N, T'], length [N] -> embedding [N, Z]."""
+        out = self._embed(observations=tf.constant(observations, tf.int32),
+                          actions=tf.constant(actions, tf.int32),
+                          length=tf.constant(length, tf.int32))
+        return out["embedding"].numpy()
+
+    def execute_step(self, observation, goal, embedding, state):
+        """observation [N, F], goal [N, 2], embedding [N, Z], state
+        -> (action [N] numpy, q_values [N, A] numpy, next state)."""
+        out = self._execute_step(observation=tf.constant(observation, tf.int32),
+                                 goal=tf.constant(goal, tf.int32),
+                                 embedding=tf.constant(embedding, tf.float32),
+                                 h=state["h"], c=state["c"])
+        return out["action"].numpy(), out["q_values"].numpy(), {"h": out["h"], "c": out["c"]}
+
+
+def load_policy(path: str) -> ExportedPolicy:
+    """Loads and checks an exported policy; raises a specific ExportError if it is not one."""
+    path = os.fspath(path)
+    check_saved_model_path(path)
+    try:
+        loaded = tf.saved_model.load(path)
+    except Exception as e:  # noqa: BLE001 -- any failure here means an unreadable model
+        raise NotASavedModelError(f"cannot load the SavedModel at {path!r}: {_first_line(e)}") from None
+    missing = [name for name in fmt.POLICY_SIGNATURES if name not in loaded.signatures]
+    if missing:
+        raise NotAPolicyError(
+            f"SavedModel {path!r} lacks the signature(s) {missing} (it has "
+            f"{sorted(loaded.signatures) or 'none'}): not a tf_metarl policy export")
+    return ExportedPolicy(path, loaded, _read_metadata(path, loaded))
