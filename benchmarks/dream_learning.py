@@ -37,8 +37,8 @@ def report(root_dir: str, out_path: str, target: float, title: str) -> str:
              f"Algorithm `{config['algorithm']}`, env preset `{config['env']['preset']}`, "
              f"seed {config['run']['seed']}, budget {int(config['run']['total_env_steps']):,} env steps.",
              "", "## Held-out evaluation (100 fixed test trials, epsilon 0, z from the decoder)", "",
-             "| env steps | trials | wall time (min) | return | success | exploration length | fraction of optimal |",
-             "|---:|---:|---:|---:|---:|---:|---:|"]
+             "| env steps | trials | wall time (min) | return | success | exploration length | map visits | fraction of optimal |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|"]
     reached = None
     for row in evals:
         ret = float(row["eval_return"])
@@ -46,7 +46,8 @@ def report(root_dir: str, out_path: str, target: float, title: str) -> str:
             reached = row
         lines.append(f"| {int(row['env_steps']):,} | {int(row['trials']):,} | "
                      f"{float(row['wall_time']) / 60:.1f} | {ret:.3f} | {float(row['eval_success']):.2f} | "
-                     f"{float(row['eval_explore_length']):.1f} | {float(row['eval_fraction_optimal']):.2f} |")
+                     f"{float(row['eval_explore_length']):.1f} | {row.get('eval_map_visit_rate') or '-'} | "
+                     f"{float(row['eval_fraction_optimal']):.2f} |")
     last = train[-1] if train else None
     lines += ["", "## Summary", ""]
     if evals:

@@ -249,7 +249,7 @@ class Runner:
         optimal = oracle.optimal_returns(self.layout, self.eval_problem_ids, self.eval_goal_ids)
         no_information = oracle.no_information_return(self.layout)
         mean_return = float(batch.returns.mean())
-        return {
+        result = {
             "eval_return": mean_return,
             "eval_return_std": float(batch.returns.std()),
             "eval_success": float(batch.success.mean()),
@@ -259,6 +259,10 @@ class Runner:
             "optimal_return": float(optimal.mean()),
             "no_information_return": no_information,
         }
+        if self.layout.has_map:  # did exploration read the map? (map_info is the last field)
+            visited = (batch.x_obs[..., -1] > 0).any(axis=1)
+            result["eval_map_visit_rate"] = float(visited.mean())
+        return result
 
     # ---- the loop ---------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
