@@ -22,7 +22,8 @@ import numpy as np
 
 from tf_metarl.envs import oracle
 from tf_metarl.envs.core import BatchedBusMap, Phase, sample_trials
-from tf_metarl.envs.layout import NOOP, BusMapLayout, load_layouts, preset_layout
+from tf_metarl.envs.layout import NOOP, BusMapLayout
+from tf_metarl.export.metadata import select_layouts
 from tf_metarl.export.policy import ExportedPolicy
 
 # Two-sided 95% normal quantile; with >= 30 trials per layout the t quantile is within 4%.
@@ -124,18 +125,8 @@ def play_trials(policy: ExportedPolicy, layout: BusMapLayout, problem_ids, goal_
 # ---- which layouts ---------------------------------------------------------------------------------
 def resolve_layouts(policy: ExportedPolicy, env_preset: str | None = None,
                     layouts_file: str | None = None) -> list[BusMapLayout]:
-    """The layouts to evaluate on: those of ``layouts_file`` (new bus-map configurations),
-    else the preset ``env_preset``, else the layout the policy was trained on. Each is
-    checked against the policy (IncompatibleLayoutError names the mismatch)."""
-    if layouts_file:
-        layouts = load_layouts(layouts_file)
-    elif env_preset:
-        layouts = [preset_layout(env_preset)]
-    else:
-        layouts = [policy.training_layout()]
-    for layout in layouts:
-        policy.check_layout(layout)
-    return layouts
+    """See ``tf_metarl.export.metadata.select_layouts``."""
+    return select_layouts(policy.metadata, env_preset, layouts_file, f"policy {policy.path!r}")
 
 
 def sample_layout_trials(layout: BusMapLayout, split: str, num_trials: int, seed: int,
@@ -211,10 +202,12 @@ def evaluate(policy: ExportedPolicy, layouts: Sequence[BusMapLayout], split: str
 
 
 # ---- output ----------------------------------------------------------------------------------------
-_TABLE_COLUMNS = (("layout", "layout", "{}"), ("trials", "trials", "{:d}"),
-                  ("return", "mean_return", "{:+.3f}"), ("95% CI", None, None),
-                  ("success", "success_rate", "{:.2f}"), ("explore len", "mean_explore_length", "{:.1f}"),
-                  ("optimal", "optimal_return", "{:+.3f}"), ("frac. optimal", "fraction_of_optimal", "{:+.2f}"))
+# (header, summary key or None for the confidence interval, format)
+_TABLE_COLUMNS = (
+    ("layout", "layout", "{}"), ("trials", "trials", "{:d}"), ("return", "mean_return", "{:+.3f}"),
+    ("95% CI", None, None), ("success", "success_rate", "{:.2f}"),
+    ("explore len", "mean_explore_length", "{:.1f}"), ("optimal", "optimal_return", "{:+.3f}"),
+    ("frac. optimal", "fraction_of_optimal", "{:+.2f}"))
 
 
 def format_table(report: dict[str, Any]) -> str:
@@ -273,7 +266,7 @@ def write_gif(results: TrialResults, path: str, num_trials: int = 3, cell_pixels
     from tf_metarl.envs.rendering import render_rgb
 
     layout = results.layout
-    caption_height = 30
+    caption_height, min_width = 30, 200
     frames = []
     for i in range(min(num_trials, len(results.returns))):
         p, g = int(results.problem_id[i]), int(results.goal_id[i])
@@ -282,11 +275,13 @@ def write_gif(results: TrialResults, path: str, num_trials: int = 3, cell_pixels
         for phase, cells, length, goal_id in phases:
             for t in range(length + 1):
                 grid = render_rgb(layout, p, int(cells[t]), goal_id=goal_id, cell_pixels=cell_pixels)
-                image = Image.new("RGB", (grid.shape[1], grid.shape[0] + caption_height), "white")
-                image.paste(Image.fromarray(grid), (0, caption_height))
+                width = max(grid.shape[1], min_width)
+                image = Image.new("RGB", (width, grid.shape[0] + caption_height), "white")
+                image.paste(Image.fromarray(grid), ((width - grid.shape[1]) // 2, caption_height))
                 draw = ImageDraw.Draw(image)
-                draw.text((4, 2), f"trial {i} problem {p} goal {layout.goals[g]}", fill=(0, 0, 0))
-                status = f"{phase} step {t}/{length}"
+                gx, gy = layout.goals[g]
+                draw.text((4, 2), f"trial {i}  problem {p}  goal ({gx},{gy})", fill=(0, 0, 0))
+                status = f"{phase} {t}/{length}"
                 if phase == "execute" and t == length:
                     status += f"  return {results.returns[i]:+.1f}"
                 draw.text((4, 15), status, fill=(0, 0, 0))

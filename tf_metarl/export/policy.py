@@ -6,16 +6,17 @@ training code, so an exported policy runs without them.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from tf_metarl.envs.layout import BusMapLayout, LayoutError, check_observation_compatible
+from tf_metarl.envs.layout import BusMapLayout
 from tf_metarl.export import format as fmt
-from tf_metarl.export.errors import IncompatibleLayoutError, NotAPolicyError, NotASavedModelError
+from tf_metarl.export import metadata as metadata_lib
+from tf_metarl.export.errors import NotAPolicyError, NotASavedModelError
+from tf_metarl.export.metadata import parse_metadata, read_metadata_file
 from tf_metarl.export.paths import check_saved_model_path
 
 
@@ -26,33 +27,15 @@ def _first_line(error: Exception) -> str:
 
 def _read_metadata(path: str, loaded) -> dict[str, Any]:
     """``assets/metadata.json``, or the ``metadata`` signature when the asset is gone."""
-    asset = os.path.join(path, "assets", fmt.METADATA_ASSET)
-    if os.path.isfile(asset):
-        with open(asset) as f:
-            text = f.read()
-        source = asset
-    elif fmt.METADATA_SIGNATURE in loaded.signatures:
+    metadata = read_metadata_file(path)
+    if metadata is not None:
+        return metadata
+    if fmt.METADATA_SIGNATURE in loaded.signatures:
         out = loaded.signatures[fmt.METADATA_SIGNATURE]()
-        text = out[fmt.METADATA_OUTPUT].numpy().decode()
-        source = f"signature {fmt.METADATA_SIGNATURE!r}"
-    else:
-        raise NotAPolicyError(f"SavedModel {path!r} has no assets/{fmt.METADATA_ASSET} and no "
-                              f"{fmt.METADATA_SIGNATURE!r} signature: not a tf_metarl policy export")
-    try:
-        metadata = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise NotAPolicyError(f"metadata of {path!r} ({source}) is not valid JSON: {e}") from None
-    if not isinstance(metadata, dict):
-        raise NotAPolicyError(f"metadata of {path!r} ({source}) is not a JSON object")
-    missing = [k for k in fmt.REQUIRED_METADATA_KEYS if k not in metadata]
-    if missing:
-        raise NotAPolicyError(f"metadata of {path!r} ({source}) lacks {missing}: not a tf_metarl "
-                              "policy export")
-    if metadata["format_version"] != fmt.FORMAT_VERSION:
-        raise NotAPolicyError(
-            f"SavedModel {path!r} has export format_version {metadata['format_version']!r}; this "
-            f"version of tf_metarl reads format_version {fmt.FORMAT_VERSION}")
-    return metadata
+        return parse_metadata(out[fmt.METADATA_OUTPUT].numpy().decode(),
+                              f"of {path!r} (signature {fmt.METADATA_SIGNATURE!r})")
+    raise NotAPolicyError(f"SavedModel {path!r} has no assets/{fmt.METADATA_ASSET} and no "
+                          f"{fmt.METADATA_SIGNATURE!r} signature: not a tf_metarl policy export")
 
 
 class ExportedPolicy:
@@ -92,30 +75,11 @@ class ExportedPolicy:
 
     def training_layout(self) -> BusMapLayout:
         """The layout the policy was trained on (from the metadata)."""
-        from tf_metarl.envs.layout import layout_from_dict
-        try:
-            return layout_from_dict(dict(self.metadata["layout"]), name=self.metadata["layout"].get("name", "trained"))
-        except (LayoutError, TypeError, AttributeError) as e:
-            raise NotAPolicyError(f"metadata of {self.path!r} holds an invalid layout: {e}") from None
+        return metadata_lib.training_layout(self.metadata)
 
     def check_layout(self, layout: BusMapLayout) -> None:
         """Raises IncompatibleLayoutError unless the policy can act on ``layout``."""
-        m = self.metadata
-        try:
-            check_observation_compatible(layout, m["observation_fields"], m["observation_bounds"],
-                                         m["num_actions"])
-        except LayoutError as e:
-            raise IncompatibleLayoutError(f"{e} (policy {self.path!r})") from None
-        gw, gh = m["goal_bounds"]
-        far = [g for g in layout.goals if g[0] >= gw or g[1] >= gh]
-        if far:
-            raise IncompatibleLayoutError(
-                f"layout {layout.name!r}: goal {far[0]} lies outside the {gw}x{gh} goal range "
-                f"the policy was trained on (policy {self.path!r})")
-        if layout.horizon > self.horizon:
-            raise IncompatibleLayoutError(
-                f"layout {layout.name!r} has horizon {layout.horizon}, longer than the policy's "
-                f"training horizon {self.horizon} (policy {self.path!r})")
+        metadata_lib.check_layout(self.metadata, layout, f"policy {self.path!r}")
 
     # ---- acting ---------------------------------------------------------------------------------
     def explore_initial_state(self, batch_size: int) -> dict[str, tf.Tensor]:
@@ -153,6 +117,7 @@ def load_policy(path: str) -> ExportedPolicy:
     """Loads and checks an exported policy; raises a specific ExportError if it is not one."""
     path = os.fspath(path)
     check_saved_model_path(path)
+    metadata = read_metadata_file(path)  # cheap: a bad metadata file fails before loading
     try:
         loaded = tf.saved_model.load(path)
     except Exception as e:  # noqa: BLE001 -- any failure here means an unreadable model
@@ -162,4 +127,4 @@ def load_policy(path: str) -> ExportedPolicy:
         raise NotAPolicyError(
             f"SavedModel {path!r} lacks the signature(s) {missing} (it has "
             f"{sorted(loaded.signatures) or 'none'}): not a tf_metarl policy export")
-    return ExportedPolicy(path, loaded, _read_metadata(path, loaded))
+    return ExportedPolicy(path, loaded, metadata or _read_metadata(path, loaded))
