@@ -1,0 +1,48 @@
+"""Draws paper-style figures (mean over seeds with a band) from run folders.
+
+  python launch/plot.py --runs=runs/sweep_paper --output_dir=docs/figures
+  python launch/plot.py --runs=runs/dream_a,runs/dream_b --band=ci95
+
+Figures (PNG and SVG, one curve per algorithm/variant): held-out and meta-training
+return against env steps (with the oracle's optimal and the no-exploration lines), and,
+where runs logged them, the dynamics-model and disambiguation losses.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from absl import app, flags
+
+from tf_metarl.experiments import plotting
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("runs", None, "Run or sweep folders; every run below them is read.", required=True)
+flags.DEFINE_string("output_dir", "figures", "Where to write the figures.")
+flags.DEFINE_enum("band", "std", ["std", "ci95"], "Band around the mean: std over seeds or 95% CI.")
+flags.DEFINE_list("figures", sorted(plotting.FIGURES), "Which figures to draw.")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments {argv[1:]}")
+    unknown = [f for f in FLAGS.figures if f not in plotting.FIGURES]
+    if unknown:
+        sys.exit(f"error: unknown figure(s) {unknown}; expected some of {sorted(plotting.FIGURES)}")
+    try:
+        runs = plotting.find_runs(FLAGS.runs)
+    except FileNotFoundError as e:
+        sys.exit(f"error: {e}")
+    if not runs:
+        sys.exit(f"error: no run folders (config.json with eval.csv/train.csv) under {FLAGS.runs}")
+    written = []
+    for figure in FLAGS.figures:
+        written += plotting.plot_figure(runs, figure, FLAGS.output_dir, FLAGS.band)
+    print(f"{len(runs)} runs in {len(plotting.group_runs(runs))} groups")
+    for path in written:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)

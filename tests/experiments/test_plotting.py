@@ -1,0 +1,91 @@
+"""launch/plot.py and the band arithmetic, on fixture run folders."""
+
+import csv
+import json
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tf_metarl.experiments import plotting
+
+PLOT = pathlib.Path(__file__).resolve().parents[2] / "launch" / "plot.py"
+
+
+def write_run(folder, algorithm, seed, returns, losses=None):
+    folder.mkdir(parents=True)
+    config = {"algorithm": algorithm, "env": {"preset": "distracting_bus_map"},
+              "run": {"seed": seed, "total_env_steps": 300}, "agent": {}}
+    (folder / "config.json").write_text(json.dumps(config))
+    with open(folder / "eval.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["trials", "env_steps", "eval_return", "optimal_return", "no_information_return"])
+        for i, r in enumerate(returns):
+            writer.writerow([i * 10, i * 100, r, 0.8, 0.3])
+    with open(folder / "train.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["trials", "env_steps", "train_return", "execute/disambiguation_loss"])
+        for i, r in enumerate(returns):
+            writer.writerow([i * 10, i * 100, r - 0.1, "" if losses is None else losses[i]])
+
+
+@pytest.fixture
+def sweep_root(tmp_path):
+    # Sweep layout: <root>/<algorithm>/<env>/<variant>/seed<k>
+    write_run(tmp_path / "dream/distracting_bus_map/base/seed0", "dream", 0, [0.0, 0.2, 0.4, 0.6])
+    write_run(tmp_path / "dream/distracting_bus_map/base/seed1", "dream", 1, [0.0, 0.4, 0.6, 0.8])
+    write_run(tmp_path / "planning/distracting_bus_map/base/seed0", "planning", 0, [0.0, 0.1, 0.1, 0.2],
+              losses=[0.9, 0.5, 0.4, 0.3])
+    return tmp_path
+
+
+def test_mean_and_band_by_hand():
+    x = np.array([0.0, 100.0, 200.0])
+    grid, mean, low, high = plotting.mean_and_band(
+        [(x, np.array([0.0, 0.2, 0.4])), (x, np.array([0.0, 0.4, 0.8]))], band="std", num_points=3)
+    np.testing.assert_allclose(grid, [0, 100, 200])
+    np.testing.assert_allclose(mean, [0.0, 0.3, 0.6])
+    # Sample std of (0.2, 0.4) is 0.1414...; of (0.4, 0.8) 0.2828...
+    np.testing.assert_allclose(high - mean, [0.0, np.sqrt(0.02), np.sqrt(0.08)], rtol=1e-6)
+    _, _, low95, _ = plotting.mean_and_band(
+        [(x, np.array([0.0, 0.2, 0.4])), (x, np.array([0.0, 0.4, 0.8]))], band="ci95", num_points=3)
+    np.testing.assert_allclose(mean - low95, 1.96 * np.array([0.0, np.sqrt(0.02), np.sqrt(0.08)]) / np.sqrt(2),
+                               rtol=1e-6)
+
+
+def test_curves_on_different_steps_are_interpolated():
+    grid, mean, _, _ = plotting.mean_and_band(
+        [(np.array([0.0, 10.0]), np.array([0.0, 1.0])), (np.array([0.0, 5.0, 20.0]), np.array([0.0, 1.0, 1.0]))],
+        num_points=3)
+    # Common range [0, 10]; at x=5: (0.5 + 1.0) / 2, at x=10: (1 + 1) / 2.
+    np.testing.assert_allclose(grid, [0, 5, 10])
+    np.testing.assert_allclose(mean, [0.0, 0.75, 1.0])
+
+
+def test_runs_are_grouped_by_algorithm(sweep_root):
+    runs = plotting.find_runs([str(sweep_root)])
+    groups = plotting.group_runs(runs)
+    assert sorted(len(v) for v in groups.values()) == [1, 2]
+    assert {k[0] for k in groups} == {"dream", "planning"}
+
+
+def test_plot_script_writes_png_and_svg(sweep_root, tmp_path):
+    out = tmp_path / "figures"
+    result = subprocess.run([sys.executable, str(PLOT), f"--runs={sweep_root}", f"--output_dir={out}"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for name in ("meta_test_return", "meta_train_return", "disambiguation_loss"):
+        assert (out / f"{name}.png").stat().st_size > 1000
+        assert "<svg" in (out / f"{name}.svg").read_text()[:2000]
+    assert not (out / "dynamics_loss.png").exists()  # no run logged it
+
+
+def test_plot_script_errors(tmp_path):
+    result = subprocess.run([sys.executable, str(PLOT), f"--runs={tmp_path / 'missing'}"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "no run folder at" in result.stderr
+    result = subprocess.run([sys.executable, str(PLOT), f"--runs={tmp_path}"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "no run folders" in result.stderr

@@ -1,0 +1,1 @@
+"""Experiments: sweeps over algorithms, seeds and variants, and paper-style figures."""

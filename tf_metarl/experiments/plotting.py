@@ -1,0 +1,192 @@
+"""Paper-style figures from run folders: mean over seeds with a band, against env steps.
+
+Runs are found by their ``config.json`` anywhere below the given folders, grouped by
+(algorithm, env preset, variant), and each group's curves are interpolated onto a common
+env-step grid before averaging, so seeds logged at slightly different steps combine.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+from typing import Sequence
+
+import numpy as np
+
+# Figure name -> (CSV file, column(s) tried in order, y label).
+FIGURES = {
+    "meta_test_return": ("eval.csv", ("eval_return",), "held-out (meta-test) return"),
+    "meta_train_return": ("train.csv", ("train_return",), "meta-training return"),
+    "dynamics_loss": ("train.csv", ("execute/dynamics_loss_post", "execute/transition_loss"),
+                      "dynamics-model loss"),
+    "disambiguation_loss": ("train.csv", ("execute/disambiguation_loss",), "disambiguation loss"),
+}
+
+
+@dataclasses.dataclass
+class Run:
+    """One run folder's logs."""
+    path: str
+    algorithm: str
+    env_preset: str
+    variant: str
+    seed: int
+    tables: dict[str, dict[str, np.ndarray]]  # file name -> column -> values
+    config_key: str = ""  # the config without its seed: runs that differ only by seed share it
+
+    @property
+    def group(self) -> tuple[str, str, str, str]:
+        return (self.algorithm, self.env_preset, self.variant, self.config_key)
+
+
+def _read_table(path: str) -> dict[str, np.ndarray]:
+    if not os.path.exists(path):
+        return {}
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return {}
+    columns = {}
+    for key in rows[0]:
+        values = [row.get(key, "") for row in rows]
+        try:
+            columns[key] = np.array([float(v) if v not in ("", None) else np.nan for v in values])
+        except ValueError:
+            continue  # a text column
+    return columns
+
+
+def _variant_of(path: str, root: str) -> str:
+    """The sweep layout is <root>/<algorithm>/<env>/<variant>/seed<k>; elsewhere 'base'."""
+    parts = os.path.relpath(path, root).split(os.sep)
+    return parts[2] if len(parts) == 4 else "base"
+
+
+def find_runs(roots: Sequence[str]) -> list[Run]:
+    """Every run folder (one with config.json and eval.csv or train.csv) below ``roots``."""
+    runs = []
+    for root in roots:
+        if not os.path.isdir(root):
+            raise FileNotFoundError(f"no run folder at {root!r}")
+        for dirpath, _, filenames in os.walk(root):
+            if "config.json" not in filenames:
+                continue
+            with open(os.path.join(dirpath, "config.json")) as f:
+                config = json.load(f)
+            tables = {name: _read_table(os.path.join(dirpath, name)) for name in ("eval.csv", "train.csv")}
+            if not any(tables.values()):
+                continue
+            seed = int(config["run"]["seed"])
+            config["run"].pop("seed")
+            runs.append(Run(path=dirpath, algorithm=config["algorithm"],
+                            env_preset=config["env"]["preset"], variant=_variant_of(dirpath, root),
+                            seed=seed, tables=tables, config_key=json.dumps(config, sort_keys=True)))
+    return sorted(runs, key=lambda r: (r.group, r.seed))
+
+
+def group_runs(runs: Sequence[Run]) -> dict[tuple[str, str, str, str], list[Run]]:
+    """Runs that differ only by seed, keyed by (algorithm, env, variant, config)."""
+    groups: dict[tuple[str, str, str, str], list[Run]] = {}
+    for run in runs:
+        groups.setdefault(run.group, []).append(run)
+    return groups
+
+
+def mean_and_band(curves: Sequence[tuple[np.ndarray, np.ndarray]], band: str = "std",
+                  num_points: int = 100):
+    """Averages (x, y) curves on a shared x grid (up to the shortest curve's end).
+
+    Returns (grid, mean, low, high); the band is one standard deviation or a 95%
+    confidence interval of the mean (normal approximation), zero width for one curve.
+    """
+    if band not in ("std", "ci95"):
+        raise ValueError(f"band={band!r}: expected 'std' or 'ci95'")
+    curves = [(x, y) for x, y in curves if len(x) > 0]
+    if not curves:
+        raise ValueError("no curve has any point")
+    start = max(x[0] for x, _ in curves)
+    end = min(x[-1] for x, _ in curves)
+    grid = np.linspace(start, end, num_points) if end > start else np.array([end])
+    ys = np.stack([np.interp(grid, x, y) for x, y in curves])
+    mean = ys.mean(axis=0)
+    if len(curves) < 2:
+        return grid, mean, mean, mean
+    spread = ys.std(axis=0, ddof=1)
+    if band == "ci95":
+        spread = 1.96 * spread / np.sqrt(len(curves))
+    return grid, mean, mean - spread, mean + spread
+
+
+def _curve(run: Run, figure: str):
+    table_name, columns, _ = FIGURES[figure]
+    table = run.tables.get(table_name, {})
+    for column in columns:
+        if column in table and "env_steps" in table:
+            x, y = table["env_steps"], table[column]
+            keep = np.isfinite(y)
+            if keep.any():
+                return x[keep], y[keep]
+    return None
+
+
+def _reference_lines(runs: Sequence[Run]) -> dict[str, float]:
+    lines = {}
+    for run in runs:
+        table = run.tables.get("eval.csv", {})
+        for key, label in (("optimal_return", "optimal"), ("no_information_return", "no exploration")):
+            if key in table and len(table[key]):
+                lines.setdefault(label, float(table[key][-1]))
+    return lines
+
+
+def plot_figure(runs: Sequence[Run], figure: str, out_dir: str, band: str = "std",
+                formats: Sequence[str] = ("png", "svg")) -> list[str]:
+    """Draws one figure for every group that logged it; returns the files written (none
+    if no run has the figure's column)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    _, _, ylabel = FIGURES[figure]
+    groups = group_runs(runs)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    drawn = 0
+    labels_seen: dict[str, int] = {}
+    for (algorithm, env_preset, variant, _), members in groups.items():
+        curves = [c for c in (_curve(r, figure) for r in members) if c is not None]
+        if not curves:
+            continue
+        grid, mean, low, high = mean_and_band(curves, band)
+        label = f"{algorithm}" + ("" if variant == "base" else f" [{variant}]")
+        if len({g[1] for g in groups}) > 1:
+            label += f" ({env_preset})"
+        # Groups with the same name differ in config (e.g. preset): number them.
+        labels_seen[label] = labels_seen.get(label, 0) + 1
+        if labels_seen[label] > 1:
+            label += f" #{labels_seen[label]}"
+        label += f", {len(curves)} seed{'s' if len(curves) > 1 else ''}"
+        (line,) = ax.plot(grid, mean, label=label)
+        ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.2)
+        drawn += 1
+    if not drawn:
+        plt.close(fig)
+        return []
+    if figure.endswith("return"):
+        for (label, value), style in zip(_reference_lines(runs).items(), ("--", ":")):
+            ax.axhline(value, color="black", linestyle=style, linewidth=1, label=label)
+    ax.set_xlabel("env steps")
+    ax.set_ylabel(ylabel)
+    ax.set_title(ylabel + (" (mean and std over seeds)" if band == "std" else " (mean and 95% CI)"))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    os.makedirs(out_dir, exist_ok=True)
+    paths = []
+    for fmt in formats:
+        path = os.path.join(out_dir, f"{figure}.{fmt}")
+        fig.savefig(path, dpi=120)
+        paths.append(path)
+    plt.close(fig)
+    return paths

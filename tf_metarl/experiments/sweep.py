@@ -1,0 +1,197 @@
+"""Sweeps: a grid of algorithms x env presets x config variants x seeds, each run resumable.
+
+Every run is one ``launch/train.py`` process in its own folder
+``<root>/<algorithm>/<env_preset>/<variant>/seed<k>``, so a sweep inherits the runner's
+checkpointing: running the same sweep again skips finished runs and resumes interrupted
+ones. Runs execute one after another (``run_sequential``) or as Ray tasks
+(``run_on_ray``: a local Ray instance sized to the machine, or an existing cluster).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import itertools
+import json
+import os
+import re
+import subprocess
+import sys
+from typing import Iterable, Sequence
+
+TRAIN_SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "launch", "train.py")
+
+FINISHED, INTERRUPTED, PENDING, FAILED = "finished", "interrupted", "pending", "failed"
+
+
+class SweepError(ValueError):
+    """A sweep specification is not valid."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    """One run of a sweep."""
+    algorithm: str
+    env_preset: str
+    seed: int
+    variant_overrides: tuple[str, ...] = ()
+
+    @property
+    def variant(self) -> str:
+        """A folder-safe name of the variant: its overrides, or 'base'."""
+        if not self.variant_overrides:
+            return "base"
+        return re.sub(r"[^A-Za-z0-9_.=,+-]", "_", ",".join(self.variant_overrides))
+
+    def run_dir(self, root: str) -> str:
+        return os.path.join(root, self.algorithm, self.env_preset, self.variant, f"seed{self.seed}")
+
+    def command(self, root: str, config_preset: str, common_overrides: Sequence[str]) -> list[str]:
+        overrides = list(common_overrides) + list(self.variant_overrides)
+        return ([sys.executable, TRAIN_SCRIPT, f"--algorithm={self.algorithm}",
+                 f"--env_preset={self.env_preset}", f"--config_preset={config_preset}",
+                 f"--seed={self.seed}", f"--root_dir={self.run_dir(root)}",
+                 "--override=run.progress_bar=false"]
+                + [f"--override={o}" for o in overrides])
+
+
+def parse_grid(items: Iterable[str]) -> dict[str, list[str]]:
+    """``["agent.learning_rate=1e-4,3e-4"]`` -> {"agent.learning_rate": ["1e-4", "3e-4"]}."""
+    grid: dict[str, list[str]] = {}
+    for item in items:
+        if "=" not in item:
+            raise SweepError(f"grid axis {item!r}: expected key.path=value1,value2")
+        key, values = item.split("=", 1)
+        # Tuple-valued fields use ';' between grid values since ',' separates tuple items.
+        separator = ";" if ";" in values else ","
+        parsed = [v.strip() for v in values.split(separator) if v.strip()]
+        if not parsed:
+            raise SweepError(f"grid axis {item!r} has no values")
+        grid[key.strip()] = parsed
+    return grid
+
+
+def expand(algorithms: Sequence[str], env_presets: Sequence[str], seeds: Sequence[int],
+           grid: dict[str, list[str]] | None = None) -> list[RunSpec]:
+    """Every combination of algorithm x env preset x grid variant x seed."""
+    if not algorithms or not env_presets or not seeds:
+        raise SweepError("a sweep needs at least one algorithm, env preset and seed")
+    grid = grid or {}
+    keys = sorted(grid)
+    variants = [tuple(f"{k}={v}" for k, v in zip(keys, values))
+                for values in itertools.product(*(grid[k] for k in keys))]
+    return [RunSpec(a, e, int(s), v)
+            for a, e, v, s in itertools.product(algorithms, env_presets, variants, seeds)]
+
+
+def run_status(run_dir: str) -> str:
+    """finished (summary.json written), interrupted (has a checkpoint) or pending."""
+    if os.path.exists(os.path.join(run_dir, "summary.json")):
+        return FINISHED
+    if os.path.exists(os.path.join(run_dir, "checkpoints", "checkpoint")):
+        return INTERRUPTED
+    return PENDING
+
+
+def _run_command(command: list[str], log_path: str) -> int:
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    with open(log_path, "a") as log:
+        return subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode
+
+
+def _todo(specs, root):
+    return [s for s in specs if run_status(s.run_dir(root)) != FINISHED]
+
+
+def run_sequential(specs: Sequence[RunSpec], root: str, config_preset: str,
+                   common_overrides: Sequence[str]) -> dict[RunSpec, int]:
+    """Runs every unfinished run in this process's machine, one at a time."""
+    return {spec: _run_command(spec.command(root, config_preset, common_overrides),
+                               os.path.join(spec.run_dir(root), "sweep.log"))
+            for spec in _todo(specs, root)}
+
+
+def run_on_ray(specs: Sequence[RunSpec], root: str, config_preset: str,
+               common_overrides: Sequence[str], address: str | None = None,
+               cpus_per_run: float = 1.0) -> dict[RunSpec, int]:
+    """Runs every unfinished run as a Ray task (one training process each).
+
+    ``address=None`` starts a local Ray instance sized to this machine's cores;
+    otherwise connects to that cluster (the project must be installed on its nodes and
+    ``root`` reachable from them, e.g. a shared file system).
+    """
+    try:
+        import ray
+    except ImportError:
+        raise SweepError("Ray is not installed: pip install -e '.[distributed]' "
+                         "(or run the sweep with --mode=sequential)") from None
+    todo = _todo(specs, root)
+    if not todo:
+        return {}
+    started_here = not ray.is_initialized()
+    if started_here:
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    try:
+        task = ray.remote(num_cpus=cpus_per_run)(_run_command)
+        futures = {spec: task.remote(spec.command(root, config_preset, common_overrides),
+                                     os.path.join(spec.run_dir(root), "sweep.log"))
+                   for spec in todo}
+        return {spec: ray.get(future) for spec, future in futures.items()}
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def summarize(specs: Sequence[RunSpec], root: str,
+              return_codes: dict[RunSpec, int] | None = None) -> list[dict]:
+    """One row per run: status, env steps and the latest held-out return."""
+    rows = []
+    for spec in specs:
+        run_dir = spec.run_dir(root)
+        status = run_status(run_dir)
+        if status != FINISHED and (return_codes or {}).get(spec, 0) != 0:
+            status = FAILED
+        row = {"algorithm": spec.algorithm, "env_preset": spec.env_preset,
+               "variant": spec.variant, "seed": spec.seed, "status": status,
+               "env_steps": "", "eval_return": "", "wall_time": "", "run_dir": run_dir}
+        eval_path = os.path.join(run_dir, "eval.csv")
+        if os.path.exists(eval_path):
+            with open(eval_path, newline="") as f:
+                evals = list(csv.DictReader(f))
+            if evals:
+                last = evals[-1]
+                row.update(env_steps=int(last["env_steps"]),
+                           eval_return=round(float(last["eval_return"]), 4),
+                           wall_time=round(float(last["wall_time"]), 1))
+        rows.append(row)
+    return rows
+
+
+def write_summary(rows: list[dict], path: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def format_summary(rows: list[dict]) -> str:
+    header = f"{'algorithm':<22} {'env':<20} {'variant':<24} {'seed':>4} {'status':<12} {'env steps':>10} {'return':>8}"
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        lines.append(f"{r['algorithm']:<22} {r['env_preset']:<20} {r['variant'][:24]:<24} {r['seed']:>4} "
+                     f"{r['status']:<12} {str(r['env_steps']):>10} {str(r['eval_return']):>8}")
+    return "\n".join(lines)
+
+
+def write_spec(specs: Sequence[RunSpec], root: str, config_preset: str,
+               common_overrides: Sequence[str]) -> None:
+    """Records the sweep's definition in ``<root>/sweep.json``."""
+    os.makedirs(root, exist_ok=True)
+    with open(os.path.join(root, "sweep.json"), "w") as f:
+        json.dump({"config_preset": config_preset, "common_overrides": list(common_overrides),
+                   "runs": [dataclasses.asdict(s) for s in specs]}, f, indent=2)
