@@ -128,8 +128,8 @@ def to_markdown(results: list[dict], meta: dict) -> str:
         f"Date {meta['date']}; machine: {meta['nproc']} CPU cores, python {meta['python']}, "
         f"tensorflow {meta['tensorflow']}; env preset `{meta['env_preset']}`.",
         "",
-        f"**Contended numbers**: another long training benchmark was running on this 2-core "
-        f"machine during the measurement (load average {meta['load_before'][0]:.1f} before, "
+        f"**Contended numbers**: other training jobs (a long training benchmark among "
+        f"them) were running on this 2-core machine during the measurement (load average {meta['load_before'][0]:.1f} before, "
         f"{meta['load_after'][0]:.1f} after), so these are upper bounds on latency and lower "
         "bounds on throughput; p90 is inflated most.",
         "",
