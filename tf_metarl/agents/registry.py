@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from tf_metarl.agents.dream import DreamAgent, DreamConfig
+from tf_metarl.agents.gradient_embedder import GradientEmbedderAgent, GradientEmbedderConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -15,4 +16,5 @@ class Algorithm:
 
 ALGORITHMS: dict[str, Algorithm] = {
     "dream": Algorithm(DreamConfig, DreamAgent),
+    "gradient_embedder": Algorithm(GradientEmbedderConfig, GradientEmbedderAgent),
 }

@@ -18,6 +18,7 @@ after that checkpoint are dropped from the CSVs, so nothing is counted twice.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -84,6 +85,10 @@ def make_agent(config: TrainConfig, layout):
 
 def _replay_spec(horizon: int, num_fields: int, kind: str):
     T, F = horizon, num_fields
+    if kind == "execute_with_trial_exploration":  # + the same trial's exploration episode
+        return {**_replay_spec(T, F, "execute"),
+                **{f"trial_{k}": v for k, v in _replay_spec(T, F, "explore").items()
+                   if k != "x_problem_id"}}
     if kind == "explore":
         return {"x_obs": ((T + 1, F), np.int16), "x_actions": ((T,), np.int8),
                 "x_length": ((), np.int16), "x_problem_id": ((), np.int32)}
@@ -130,7 +135,9 @@ class Runner:
         capacity = config.agent.replay_capacity
         F = len(self.layout.observation_bounds)
         self.explore_replay = EpisodeReplay(capacity, _replay_spec(self.layout.horizon, F, "explore"))
-        self.execute_replay = EpisodeReplay(capacity, _replay_spec(self.layout.horizon, F, "execute"))
+        execute_kind = ("execute_with_trial_exploration"
+                        if getattr(self.agent, "replay_trial_exploration", False) else "execute")
+        self.execute_replay = EpisodeReplay(capacity, _replay_spec(self.layout.horizon, F, execute_kind))
         self.state = LoopState()
         self.checkpoint = tf.train.Checkpoint(
             agent=self.agent,
@@ -196,7 +203,9 @@ class Runner:
         batch = play_trials(self.agent, self.env, problems, goals, self.rng, explore_epsilon,
                             execute_epsilon, self._use_decoder(n))
         self.explore_replay.add(batch.explore_episodes())
-        self.execute_replay.add(batch.execute_episodes())
+        # Fields the execution replay does not declare are ignored by ``add``.
+        self.execute_replay.add({**batch.execute_episodes(),
+                                 **{f"trial_{k}": v for k, v in batch.explore_episodes().items()}})
         s = self.state
         s.trials += n
         s.explore_steps += int(batch.x_length.sum())
@@ -216,11 +225,15 @@ class Runner:
         if execute:
             batch.update(self.execute_replay.sample(self.rng, c.batch_size))
             longest = max(longest, batch["length"].max())
+            if "trial_x_length" in batch:
+                longest = max(longest, batch["trial_x_length"].max())
         # One cut length for both kinds of episode keeps the number of traced shapes small.
         length = cut_length(longest)
         _cut_to_length(batch, "x_", length)
         if execute:
             _cut_to_length(batch, "", length)
+            if "trial_x_obs" in batch:
+                _cut_to_length(batch, "trial_x_", length)
         return batch
 
     def train(self, batch: TrialBatch) -> None:
@@ -244,8 +257,11 @@ class Runner:
     def evaluate(self) -> dict[str, float]:
         """Held-out trials, epsilon 0, execution conditioned on the decoder's z."""
         n = self.eval_env.num_envs
-        batch = play_trials(self.agent, self.eval_env, self.eval_problem_ids, self.eval_goal_ids,
-                            np.random.default_rng(0), 0.0, 0.0, np.ones(n, dtype=bool))
+        # An agent may act differently at test time (e.g. plan only at test): it says so
+        # with an ``evaluation_mode()`` context manager.
+        with getattr(self.agent, "evaluation_mode", contextlib.nullcontext)():
+            batch = play_trials(self.agent, self.eval_env, self.eval_problem_ids, self.eval_goal_ids,
+                                np.random.default_rng(0), 0.0, 0.0, np.ones(n, dtype=bool))
         optimal = oracle.optimal_returns(self.layout, self.eval_problem_ids, self.eval_goal_ids)
         no_information = oracle.no_information_return(self.layout)
         mean_return = float(batch.returns.mean())

@@ -56,6 +56,10 @@ class DreamAgent(tf.Module):
     """
 
     algorithm = "dream"
+    # True: the runner also stores each trial's exploration episode with its execution
+    # episode (fields trial_x_obs, trial_x_actions, trial_x_length), for hybrids that
+    # need the two episodes of the same trial together.
+    replay_trial_exploration = False
 
     def __init__(self, config: DreamConfig, layout: BusMapLayout, seed: int = 0,
                  use_tf_function: bool = True):
@@ -269,19 +273,27 @@ class DreamAgent(tf.Module):
         rewards [B, T], length [B], problem_id [B]) and exploration episodes for the
         decoder (x_obs, x_actions, x_length, x_problem_id).
         """
-        c = self.config
         variables = self.execute_variables()
         with tf.GradientTape() as tape:
-            f, z = self._noisy_problem_embedding(batch["problem_id"])
-            td, metrics = self.execution_td_loss(batch, z)
-            bottleneck = c.bottleneck_weight * losses.bottleneck_penalty(f, c.bottleneck_norm_floor)
-            decoder, predictions, f_explore = self.decoder_objective(batch)
-            loss = td + bottleneck + decoder
+            loss, metrics, predictions, f_explore = self._execute_loss(batch)
         apply_gradients(self.execute_optimizer, tape, loss, variables, metrics)
         self._count_update(self.execute_updates, self.execute_q, self.execute_q_target)
+        return {f"execute/{k}": v for k, v in metrics.items()}, predictions, f_explore
+
+    def _execute_loss(self, batch):
+        """The execution learner's loss, computed under its tape (hybrids override this).
+
+        Returns (loss, metrics, decoder predictions [B, T+1, Z] and f [B, Z] on the
+        batch's exploration episodes)."""
+        c = self.config
+        f, z = self._noisy_problem_embedding(batch["problem_id"])
+        td, metrics = self.execution_td_loss(batch, z)
+        bottleneck = c.bottleneck_weight * losses.bottleneck_penalty(f, c.bottleneck_norm_floor)
+        decoder, predictions, f_explore = self.decoder_objective(batch)
+        loss = td + bottleneck + decoder
         metrics.update(decoder_loss=decoder, bottleneck_penalty=bottleneck,
                        bottleneck_kl=losses.bottleneck_kl(f, c.bottleneck_noise), loss=loss)
-        return {f"execute/{k}": v for k, v in metrics.items()}, predictions, f_explore
+        return loss, metrics, predictions, f_explore
 
     def _explore_update(self, batch, predictions, f):
         """Double DQN of the exploration Q-network on relabelled decoder-gain rewards.
