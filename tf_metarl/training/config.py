@@ -95,14 +95,6 @@ class TrainConfig:
 CONFIG_PRESETS = ("tiny", "quick", "paper")
 
 
-def _tiny_agent_overrides() -> dict[str, Any]:
-    return dict(field_dim=8, embed_hidden=32, embed_dim=16, action_dim=8, q_lstm_units=16,
-                q_hidden=(32, 16), problem_id_dim=8, z_dim=8, decoder_transition=(32, 16),
-                decoder_lstm_units=16, decoder_output_hidden=(16,), batch_size=8,
-                replay_capacity=300, target_update_period=50, epsilon_decay_steps=2_000,
-                execute_learning_starts=8, explore_learning_starts=8, learning_rate=1e-3)
-
-
 def make_config(algorithm: str = "dream", env_preset: str = "distracting_bus_map",
                 config_preset: str = "paper") -> TrainConfig:
     """The starting config of ``algorithm`` on ``env_preset`` at size ``config_preset``.
@@ -128,7 +120,7 @@ def make_config(algorithm: str = "dream", env_preset: str = "distracting_bus_map
         run = dataclasses.replace(run, total_env_steps=60_000, eval_every_trials=500,
                                   log_every_trials=100, checkpoint_every_trials=500)
     elif config_preset == "tiny":
-        agent_config = dataclasses.replace(agent_config, **_tiny_agent_overrides())
+        agent_config = dataclasses.replace(agent_config, **agent_config.tiny_overrides())
         run = dataclasses.replace(run, num_envs=4, total_env_steps=600, eval_every_trials=24,
                                   eval_trials=8, log_every_trials=8, checkpoint_every_trials=16,
                                   sequence_bucket=64, progress_bar=False)

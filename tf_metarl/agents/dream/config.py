@@ -51,6 +51,16 @@ class DreamConfig:
     # 'alternate' (even trials the decoder's, odd trials f(mu) + noise), 'decoder', 'encoder'.
     train_conditioning: str = "alternate"
 
+    @classmethod
+    def tiny_overrides(cls) -> dict:
+        """Field values of the ``tiny`` preset: networks and schedules for tests (seconds).
+        Subclasses extend this with their own fields."""
+        return dict(field_dim=8, embed_hidden=32, embed_dim=16, action_dim=8, q_lstm_units=16,
+                    q_hidden=(32, 16), problem_id_dim=8, z_dim=8, decoder_transition=(32, 16),
+                    decoder_lstm_units=16, decoder_output_hidden=(16,), batch_size=8,
+                    replay_capacity=300, target_update_period=50, epsilon_decay_steps=2_000,
+                    execute_learning_starts=8, explore_learning_starts=8, learning_rate=1e-3)
+
     def validate(self) -> None:
         for name in ("field_dim", "embed_hidden", "embed_dim", "action_dim", "q_lstm_units",
                      "problem_id_dim", "z_dim", "decoder_lstm_units", "batch_size",

@@ -35,6 +35,10 @@ class GradientEmbedderConfig(DreamConfig):
     # reach theta through the inner gradients (second order); False stops them there.
     embedder_grads_to_dynamics: bool = True
 
+    @classmethod
+    def tiny_overrides(cls) -> dict:
+        return {**super().tiny_overrides(), "dynamics_hidden": (16,), "gradient_embedder_hidden": (16,)}
+
     def validate(self) -> None:
         super().validate()
         for name in ("dynamics_hidden", "gradient_embedder_hidden"):
