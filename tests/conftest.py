@@ -1,5 +1,29 @@
-"""Shared test settings: quiet TensorFlow, single-threaded ops (deterministic, fast)."""
+"""Shared test settings and fixtures."""
 
 import os
+import pathlib
+import signal
+import subprocess
+import time
+
+import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _kill_after_first_checkpoint(command, run_dir, timeout=240):
+    """Starts ``command`` (a training run writing to ``run_dir``) and kill -9s it as soon
+    as its first checkpoint exists."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    index = pathlib.Path(run_dir) / "checkpoints" / "checkpoint"
+    deadline = time.time() + timeout
+    while not index.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    assert process.poll() is None, "the run finished before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+@pytest.fixture
+def kill_after_first_checkpoint():
+    return _kill_after_first_checkpoint

@@ -3,12 +3,9 @@ reproducibility, and clear errors for bad flags."""
 
 import csv
 import json
-import os
 import pathlib
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -53,20 +50,12 @@ def test_run_writes_its_files(full_run):
     assert summary["env_steps"] == int(train_rows[-1]["env_steps"])
 
 
-def test_killed_run_resumes_exactly(full_run, tmp_path):
+def test_killed_run_resumes_exactly(full_run, tmp_path, kill_after_first_checkpoint):
     """kill -9 after the first checkpoint, rerun: the finished run's logs equal those of
     the uninterrupted run (same seed), so counters, RNG, replay and weights resumed exactly."""
     full_root, _ = full_run
     root = tmp_path / "killed"
-    process = subprocess.Popen(train_command(root), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    checkpoint_index = root / "checkpoints" / "checkpoint"
-    deadline = time.time() + 240
-    while not checkpoint_index.exists() and process.poll() is None and time.time() < deadline:
-        time.sleep(0.2)
-    assert process.poll() is None, "the run finished before it could be killed"
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    kill_after_first_checkpoint(train_command(root), root)
     killed_rows = read_rows(root / "train.csv")
     assert int(killed_rows[-1]["env_steps"]) < 400
 
