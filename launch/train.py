@@ -22,6 +22,7 @@ from tf_metarl.agents.registry import ALGORITHMS  # noqa: E402
 from tf_metarl.config import ConfigError, apply_overrides, to_json, validate_config  # noqa: E402
 from tf_metarl.envs.layout import PRESETS, LayoutError  # noqa: E402
 from tf_metarl.training.config import CONFIG_PRESETS, make_config  # noqa: E402
+from tf_metarl.training.runner import Runner, RunFolderError  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("algorithm", "dream", sorted(ALGORITHMS), "Which agent to train.")
@@ -59,14 +60,9 @@ def main(argv):
         if not FLAGS.resume and os.path.exists(checkpoint_index):
             raise ConfigError(f"--noresume but {root_dir!r} already has a checkpoint; "
                               "choose another --root_dir or drop --noresume")
-        from tf_metarl.training.runner import Runner, RunFolderError
         runner = Runner(config, root_dir)
-    except (ConfigError, LayoutError) as e:
+    except (ConfigError, LayoutError, RunFolderError) as e:
         sys.exit(f"error: {e}")
-    except Exception as e:  # noqa: BLE001 -- folder mismatch is a user error too
-        if type(e).__name__ == "RunFolderError":
-            sys.exit(f"error: {e}")
-        raise
     if runner.resumed_from:
         print(f"resuming from {runner.resumed_from} "
               f"({runner.state.trials} trials, {runner.state.env_steps} env steps)")

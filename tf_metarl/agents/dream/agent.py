@@ -10,7 +10,6 @@ the execution policy, extra losses).
 
 from __future__ import annotations
 
-import numpy as np
 import tensorflow as tf
 import keras
 
