@@ -1,0 +1,70 @@
+"""A tiny sweep (2 algorithms x 2 seeds) on a local Ray instance: runs, skips finished
+runs and resumes an interrupted one from its checkpoint."""
+
+import csv
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from tf_metarl.experiments import sweep
+
+SWEEP = pathlib.Path(__file__).resolve().parents[2] / "launch" / "sweep.py"
+ALGORITHMS = ["dream", "shared_representation"]
+COMMON = ["run.total_env_steps=240"]
+
+
+def sweep_command(root, *extra):
+    return [sys.executable, str(SWEEP), f"--algorithms={','.join(ALGORITHMS)}", "--seeds=0,1",
+            "--env_presets=small_map", "--config_preset=tiny", f"--root_dir={root}",
+            *[f"--override={o}" for o in COMMON], *extra]
+
+
+def test_grid_expansion_and_variant_names():
+    specs = sweep.expand(["dream"], ["map"], [0, 1], sweep.parse_grid(["agent.learning_rate=1e-4,3e-4"]))
+    assert len(specs) == 4
+    assert {s.variant for s in specs} == {"agent.learning_rate=1e-4", "agent.learning_rate=3e-4"}
+    assert specs[0].run_dir("r").endswith(os.path.join("dream", "map", "agent.learning_rate=1e-4", "seed0"))
+    with pytest.raises(sweep.SweepError, match="expected key.path=value1,value2"):
+        sweep.parse_grid(["agent.learning_rate"])
+
+
+def test_sweep_on_ray_skips_finished_and_resumes_interrupted(tmp_path, kill_after_first_checkpoint):
+    root = tmp_path / "sweep"
+    interrupted = sweep.RunSpec("dream", "small_map", 1)
+    kill_after_first_checkpoint(interrupted.command(str(root), "tiny", COMMON),
+                                interrupted.run_dir(str(root)))
+    assert sweep.run_status(interrupted.run_dir(str(root))) == sweep.INTERRUPTED
+
+    result = subprocess.run(sweep_command(root), capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    with open(root / "summary.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 4
+    assert {r["algorithm"] for r in rows} == set(ALGORITHMS)
+    assert all(r["status"] == "finished" and int(r["env_steps"]) >= 240 for r in rows), rows
+    log = pathlib.Path(interrupted.run_dir(str(root))) / "sweep.log"
+    assert "resuming from" in log.read_text()
+
+    summaries = sorted(root.glob("*/*/*/seed*/summary.json"))
+    assert len(summaries) == 4
+    stamps = [p.stat().st_mtime_ns for p in summaries]
+    again = subprocess.run(sweep_command(root, "--mode=sequential"), capture_output=True, text=True,
+                           timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert [p.stat().st_mtime_ns for p in summaries] == stamps  # nothing ran twice
+    assert again.stdout.count("finished") == 4
+
+
+def test_bad_sweep_flags(tmp_path):
+    result = subprocess.run([sys.executable, str(SWEEP), "--algorithms=dreamer", f"--root_dir={tmp_path}"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "unknown algorithm(s) ['dreamer']" in result.stderr
+    result = subprocess.run([sys.executable, str(SWEEP), "--seeds=a", f"--root_dir={tmp_path}"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "--seeds=a: expected integers" in result.stderr
+    result = subprocess.run([sys.executable, str(SWEEP), "--override=agent.lr=1", f"--root_dir={tmp_path}"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "unknown config key 'agent.lr'" in result.stderr
