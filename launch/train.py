@@ -16,7 +16,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
 
 from tf_metarl.agents.registry import ALGORITHMS  # noqa: E402
 from tf_metarl.config import ConfigError, apply_overrides, to_json, validate_config  # noqa: E402
@@ -49,6 +49,7 @@ def build_config():
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}; use --flag=value")
+    logging.set_verbosity(logging.WARNING)  # TensorFlow's checkpoint saver logs at INFO
     try:
         config = build_config()
         if FLAGS.print_config:
