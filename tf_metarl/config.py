@@ -134,3 +134,11 @@ def check(condition: bool, message: str) -> None:
     """Raises ConfigError(message) unless ``condition``."""
     if not condition:
         raise ConfigError(message)
+
+
+def check_layer_sizes(config, *names: str, section: str = "agent") -> None:
+    """Checks that each named field is a non-empty tuple of positive integers."""
+    for name in names:
+        value = getattr(config, name)
+        check(len(value) >= 1 and all(isinstance(v, int) and v >= 1 for v in value),
+              f"{section}.{name}={value!r}: expected a non-empty list of positive integers")

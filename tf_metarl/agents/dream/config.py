@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from tf_metarl.config import check
+from tf_metarl.config import check, check_layer_sizes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,10 +68,7 @@ class DreamConfig:
                      "epsilon_decay_steps"):
             value = getattr(self, name)
             check(isinstance(value, int) and value >= 1, f"agent.{name}={value!r}: expected an integer >= 1")
-        for name in ("q_hidden", "decoder_transition", "decoder_output_hidden"):
-            value = getattr(self, name)
-            check(len(value) >= 1 and all(isinstance(v, int) and v >= 1 for v in value),
-                  f"agent.{name}={value!r}: expected a non-empty list of positive integers")
+        check_layer_sizes(self, "q_hidden", "decoder_transition", "decoder_output_hidden")
         for name in ("execute_learning_starts", "explore_learning_starts"):
             value = getattr(self, name)
             check(isinstance(value, int) and value >= 0, f"agent.{name}={value!r}: expected an integer >= 0")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 from tf_metarl.agents.dream.config import DreamConfig
-from tf_metarl.config import check
+from tf_metarl.config import check, check_layer_sizes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,10 +41,7 @@ class GradientEmbedderConfig(DreamConfig):
 
     def validate(self) -> None:
         super().validate()
-        for name in ("dynamics_hidden", "gradient_embedder_hidden"):
-            value = getattr(self, name)
-            check(len(value) >= 1 and all(isinstance(v, int) and v >= 1 for v in value),
-                  f"agent.{name}={value!r}: expected a non-empty list of positive integers")
+        check_layer_sizes(self, "dynamics_hidden", "gradient_embedder_hidden")
         check(isinstance(self.inner_steps, int) and self.inner_steps >= 1,
               f"agent.inner_steps={self.inner_steps!r}: expected an integer >= 1")
         check(self.inner_learning_rate > 0,

@@ -6,7 +6,7 @@ import dataclasses
 
 from tf_metarl.agents.planning.planner import ESTIMATES
 from tf_metarl.agents.shared_representation.config import SharedRepresentationConfig
-from tf_metarl.config import check
+from tf_metarl.config import check, check_layer_sizes
 
 PLANNING_SPACES = ("latent", "raw")
 
@@ -37,10 +37,7 @@ class PlanningConfig(SharedRepresentationConfig):
 
     def validate(self) -> None:
         super().validate()
-        check(len(self.value_head_hidden) >= 1
-              and all(isinstance(v, int) and v >= 1 for v in self.value_head_hidden),
-              f"agent.value_head_hidden={self.value_head_hidden!r}: expected a non-empty list of "
-              "positive integers")
+        check_layer_sizes(self, "value_head_hidden")
         for name in ("reward_weight", "discount_weight"):
             value = getattr(self, name)
             check(value >= 0, f"agent.{name}={value!r}: expected >= 0")

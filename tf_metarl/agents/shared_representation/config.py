@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from tf_metarl.agents.dream.config import DreamConfig
-from tf_metarl.config import check
+from tf_metarl.config import check, check_layer_sizes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,10 +30,7 @@ class SharedRepresentationConfig(DreamConfig):
 
     def validate(self) -> None:
         super().validate()
-        check(len(self.transition_hidden) >= 1
-              and all(isinstance(v, int) and v >= 1 for v in self.transition_hidden),
-              f"agent.transition_hidden={self.transition_hidden!r}: expected a non-empty list of "
-              "positive integers")
+        check_layer_sizes(self, "transition_hidden")
         for name in ("transition_weight", "disambiguation_weight",
                      "consecutive_disambiguation_weight", "volume_weight"):
             value = getattr(self, name)
