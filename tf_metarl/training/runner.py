@@ -18,7 +18,6 @@ after that checkpoint are dropped from the CSVs, so nothing is counted twice.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
@@ -257,9 +256,8 @@ class Runner:
     def evaluate(self) -> dict[str, float]:
         """Held-out trials, epsilon 0, execution conditioned on the decoder's z."""
         n = self.eval_env.num_envs
-        # An agent may act differently at test time (e.g. plan only at test): it says so
-        # with an ``evaluation_mode()`` context manager.
-        with getattr(self.agent, "evaluation_mode", contextlib.nullcontext)():
+        # An agent may act differently at test time (e.g. plan only at test).
+        with self.agent.evaluation_mode():
             batch = play_trials(self.agent, self.eval_env, self.eval_problem_ids, self.eval_goal_ids,
                                 np.random.default_rng(0), 0.0, 0.0, np.ones(n, dtype=bool))
         optimal = oracle.optimal_returns(self.layout, self.eval_problem_ids, self.eval_goal_ids)

@@ -10,6 +10,8 @@ the execution policy, extra losses).
 
 from __future__ import annotations
 
+import contextlib
+
 import tensorflow as tf
 import keras
 
@@ -149,6 +151,12 @@ class DreamAgent(tf.Module):
         self.explore_optimizer = self._make_optimizer(self.explore_variables())
 
     # ---- acting (numpy in, numpy out) -------------------------------------------------------
+    @contextlib.contextmanager
+    def evaluation_mode(self):
+        """Acting inside this context is test time. DREAM acts the same either way;
+        agents that act differently at test time (planning only at test) override it."""
+        yield self
+
     def explore_initial_state(self, batch_size: int):
         return self.explore_q.initial_state(batch_size)
 
