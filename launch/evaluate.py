@@ -70,6 +70,8 @@ def main(argv):
     if _GIF.value:
         frames = evaluation.write_gif(results[0], _GIF.value, _GIF_TRIALS.value)
         print(f"wrote {_GIF.value} ({frames} frames)")
+    print("\ntrain a policy of your own: python launch/train.py --config_preset=quick "
+          "--env_preset=small_map   (then launch/export.py; --help on each lists every flag)")
     return 0
 
 
