@@ -22,7 +22,8 @@ import numpy as np
 
 from tf_metarl.envs import oracle
 from tf_metarl.envs.core import BatchedBusMap, Phase, sample_trials
-from tf_metarl.envs.layout import NOOP, BusMapLayout
+from tf_metarl.envs.episodes import run_episode
+from tf_metarl.envs.layout import BusMapLayout
 from tf_metarl.export.metadata import select_layouts
 from tf_metarl.export.policy import ExportedPolicy
 
@@ -60,39 +61,12 @@ class TrialResults:
                                                  self.execute_length, self.optimal)]
 
 
-def _episode(env: BatchedBusMap, phase: Phase, act, horizon: int):
-    """One greedy episode of ``phase`` in every trial. ``act(obs, prev_action)`` -> actions.
-
-    Returns obs [N, T+1, F] (finished trials repeat their last observation), actions
-    [N, T] (noop once finished), rewards [N, T], length [N] and cells [N, T+1].
-    """
-    n = env.num_envs
-    obs = env.reset(phase)
-    all_obs = np.repeat(obs[:, None], horizon + 1, axis=1)
-    actions = np.full((n, horizon), NOOP, dtype=np.int32)
-    rewards = np.zeros((n, horizon), dtype=np.float32)
-    cells = np.repeat(env.cells[:, None], horizon + 1, axis=1)
-    prev_action = np.full(n, env.layout.num_actions, dtype=np.int32)  # "no action yet"
-    for t in range(horizon):
-        active = ~env.done
-        action = np.asarray(act(obs, prev_action), dtype=np.int32)
-        obs, reward, done = env.step(action)
-        actions[:, t] = np.where(active, action, NOOP)
-        rewards[:, t] = reward
-        all_obs[:, t + 1:] = obs[:, None]
-        cells[:, t + 1:] = env.cells[:, None]
-        prev_action = action
-        if done.all():
-            break
-    return all_obs, actions, rewards, env.steps.astype(np.int32).copy(), cells
-
-
 def play_trials(policy: ExportedPolicy, layout: BusMapLayout, problem_ids, goal_ids) -> TrialResults:
     """Plays one greedy trial per (problem, goal) pair, all in one batch."""
     policy.check_layout(layout)
     problem_ids = np.asarray(problem_ids, dtype=np.int64)
     goal_ids = np.asarray(goal_ids, dtype=np.int64)
-    n, horizon = len(problem_ids), layout.horizon
+    n = len(problem_ids)
     env = BatchedBusMap(layout, n)
     env.start_trials(problem_ids, goal_ids)
 
@@ -103,8 +77,9 @@ def play_trials(policy: ExportedPolicy, layout: BusMapLayout, problem_ids, goal_
         action, _, state = policy.explore_step(obs, prev_action, state)
         return action
 
-    x_obs, x_actions, _, x_length, x_cells = _episode(env, Phase.EXPLORE, explore, horizon)
-    embedding = policy.embed_exploration(x_obs, x_actions, x_length)
+    exploration = run_episode(env, Phase.EXPLORE, explore)
+    x_length = exploration.length
+    embedding = policy.embed_exploration(exploration.obs, exploration.actions, x_length)
 
     goal = env.goal_xy.astype(np.int32)
     state = policy.execute_initial_state(n)
@@ -114,12 +89,13 @@ def play_trials(policy: ExportedPolicy, layout: BusMapLayout, problem_ids, goal_
         action, _, state = policy.execute_step(obs, goal, embedding, state)
         return action
 
-    _, _, rewards, length, cells = _episode(env, Phase.EXECUTE, execute, horizon)
+    execution = run_episode(env, Phase.EXECUTE, execute)
+    rewards, length = execution.rewards, execution.length
     return TrialResults(
         layout=layout, problem_id=problem_ids, goal_id=goal_ids, returns=rewards.sum(axis=1),
         success=(rewards >= 1.0).any(axis=1), explore_length=x_length, execute_length=length,
         optimal=oracle.optimal_returns(layout, problem_ids, goal_ids).astype(np.float64),
-        explore_cells=x_cells, execute_cells=cells)
+        explore_cells=exploration.cells, execute_cells=execution.cells)
 
 
 # ---- which layouts ---------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import dataclasses
 import numpy as np
 
 from tf_metarl.envs.core import BatchedBusMap, Phase
-from tf_metarl.envs.layout import NOOP
+from tf_metarl.envs.episodes import run_episode
 
 
 @dataclasses.dataclass
@@ -60,28 +60,6 @@ def epsilon_greedy(q_values: np.ndarray, epsilon: float, rng: np.random.Generato
     return actions
 
 
-def _run_episode(env: BatchedBusMap, phase: Phase, act, rng, epsilon):
-    """Runs one episode of ``phase`` for all trials. ``act(obs, prev_action)`` returns
-    Q-values [N, A]. Returns (obs [N, T+1, F], actions [N, T], rewards [N, T], length [N])."""
-    n, horizon = env.num_envs, env.layout.horizon
-    obs = env.reset(phase)
-    all_obs = np.repeat(obs[:, None], horizon + 1, axis=1)
-    all_actions = np.full((n, horizon), NOOP, dtype=np.int32)
-    all_rewards = np.zeros((n, horizon), dtype=np.float32)
-    prev_action = np.full(n, env.layout.num_actions, dtype=np.int32)  # "no action yet"
-    for t in range(horizon):
-        active = ~env.done
-        actions = epsilon_greedy(act(obs, prev_action), epsilon, rng).astype(np.int32)
-        obs, reward, done = env.step(actions)
-        all_actions[:, t] = np.where(active, actions, NOOP)
-        all_rewards[:, t] = reward
-        all_obs[:, t + 1:] = obs[:, None]  # finished trials repeat their last observation
-        prev_action = actions
-        if done.all():
-            break
-    return all_obs, all_actions, all_rewards, env.steps.astype(np.int32).copy()
-
-
 def play_trials(agent, env: BatchedBusMap, problem_ids: np.ndarray, goal_ids: np.ndarray,
                 rng: np.random.Generator, explore_epsilon: float, execute_epsilon: float,
                 use_decoder: np.ndarray) -> TrialBatch:
@@ -94,10 +72,10 @@ def play_trials(agent, env: BatchedBusMap, problem_ids: np.ndarray, goal_ids: np
     def explore_act(obs, prev_action):
         nonlocal state
         q, state = agent.explore_q_values(obs, prev_action, state)
-        return q
+        return epsilon_greedy(q, explore_epsilon, rng)
 
-    x_obs, x_actions, _, x_length = _run_episode(env, Phase.EXPLORE, explore_act, rng,
-                                                 explore_epsilon)
+    explore = run_episode(env, Phase.EXPLORE, explore_act)
+    x_obs, x_actions, x_length = explore.obs, explore.actions, explore.length
     z = agent.task_embedding(x_obs, x_actions, x_length, problem_ids, use_decoder)
 
     goal = env.goal_xy.astype(np.int32)
@@ -106,12 +84,12 @@ def play_trials(agent, env: BatchedBusMap, problem_ids: np.ndarray, goal_ids: np
     def execute_act(obs, prev_action):
         nonlocal state
         q, state = agent.execute_q_values(obs, goal, z, state)
-        return q
+        return epsilon_greedy(q, execute_epsilon, rng)
 
-    obs, actions, rewards, length = _run_episode(env, Phase.EXECUTE, execute_act, rng,
-                                                 execute_epsilon)
-    return TrialBatch(x_obs=x_obs, x_actions=x_actions, x_length=x_length, obs=obs, goal=goal,
-                      actions=actions, rewards=rewards, length=length,
+    execute = run_episode(env, Phase.EXECUTE, execute_act)
+    rewards = execute.rewards
+    return TrialBatch(x_obs=x_obs, x_actions=x_actions, x_length=x_length, obs=execute.obs,
+                      goal=goal, actions=execute.actions, rewards=rewards, length=execute.length,
                       problem_id=np.asarray(problem_ids, dtype=np.int32),
                       goal_id=np.asarray(goal_ids, dtype=np.int32),
                       returns=rewards.sum(axis=1), success=(rewards >= 1.0).any(axis=1))
