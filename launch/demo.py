@@ -16,6 +16,7 @@ from absl import app, flags
 from tf_metarl.envs import (
     DEFAULT_PRESET, PRESETS, BatchedBusMap, Phase, mean_optimal_return, no_information_return,
     optimal_actions, preset_layout, render_ansi, sample_trials)
+from tf_metarl.envs.episodes import Episode, run_episode
 from tf_metarl.envs.layout import END_EPISODE, NOOP
 
 _PRESET = flags.DEFINE_enum("env_preset", DEFAULT_PRESET, sorted(PRESETS), "Bus-map preset.")
@@ -26,26 +27,10 @@ _RENDER = flags.DEFINE_bool("render", False, "Print the oracle's execution of th
 Policy = Callable[[int], np.ndarray]  # step index -> actions [N]
 
 
-def play_episode(env: BatchedBusMap, phase: Phase, policy: Policy,
-                 cells: list[int] | None = None) -> np.ndarray:
-    """Plays one episode of ``phase`` in every trial; returns the returns [N].
-
-    If ``cells`` is given, the first trial's cell is appended after the reset and after
-    each of its steps.
-    """
-    env.reset(phase)
-    returns = np.zeros(env.num_envs)
-    if cells is not None:
-        cells.append(int(env.cells[0]))
-    t = 0
-    while not env.all_done:
-        first_was_done = bool(env.done[0])
-        _, reward, _ = env.step(policy(t))
-        returns += reward
-        if cells is not None and not first_was_done:
-            cells.append(int(env.cells[0]))
-        t += 1
-    return returns
+def play_episode(env: BatchedBusMap, phase: Phase, policy: Policy) -> Episode:
+    """Plays one episode of ``phase`` in every trial with a step-indexed policy."""
+    step = iter(range(env.layout.horizon))
+    return run_episode(env, phase, lambda obs, prev_action: policy(next(step)))
 
 
 def oracle_returns(layout, problems, goals, cells=None) -> np.ndarray:
@@ -54,8 +39,11 @@ def oracle_returns(layout, problems, goals, cells=None) -> np.ndarray:
     env.start_trials(problems, goals)
     plans = [optimal_actions(layout, int(p), int(g)) for p, g in zip(problems, goals)]
     play_episode(env, Phase.EXPLORE, lambda t: np.full(len(problems), END_EPISODE))
-    return play_episode(env, Phase.EXECUTE,
-                        lambda t: np.array([p[t] if t < len(p) else NOOP for p in plans]), cells)
+    episode = play_episode(env, Phase.EXECUTE,
+                           lambda t: np.array([p[t] if t < len(p) else NOOP for p in plans]))
+    if cells is not None:  # the first trial's cells, from the start to where it ended
+        cells.extend(int(c) for c in episode.cells[0, : episode.length[0] + 1])
+    return episode.rewards.sum(axis=1)
 
 
 def random_returns(layout, problems, goals, rng: np.random.Generator) -> np.ndarray:
@@ -64,7 +52,7 @@ def random_returns(layout, problems, goals, rng: np.random.Generator) -> np.ndar
     env.start_trials(problems, goals)
     policy = lambda t: rng.integers(layout.num_actions, size=len(problems))  # noqa: E731
     play_episode(env, Phase.EXPLORE, policy)
-    return play_episode(env, Phase.EXECUTE, policy)
+    return play_episode(env, Phase.EXECUTE, policy).rewards.sum(axis=1)
 
 
 def main(argv):
