@@ -5,22 +5,26 @@
 
 Figures (PNG and SVG, one curve per algorithm/variant): held-out and meta-training
 return against env steps (with the oracle's optimal and the no-exploration lines), and,
-where runs logged them, the dynamics-model and disambiguation losses.
+where runs logged them, the dynamics-model and disambiguation losses. Also writes
+results.md: per group, the final and best held-out return (mean ± std over seeds), env
+steps and minutes to reach --target, wall-clock and env steps/s.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 from absl import app, flags
 
-from tf_metarl.experiments import plotting
+from tf_metarl.experiments import plotting, results
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("runs", None, "Run or sweep folders; every run below them is read.", required=True)
 flags.DEFINE_string("output_dir", "figures", "Where to write the figures.")
 flags.DEFINE_enum("band", "std", ["std", "ci95"], "Band around the mean: std over seeds or 95% CI.")
 flags.DEFINE_list("figures", sorted(plotting.FIGURES), "Which figures to draw.")
+flags.DEFINE_float("target", 0.7, "Held-out return whose first crossing the results table reports.")
 
 
 def main(argv):
@@ -39,7 +43,13 @@ def main(argv):
     for figure in FLAGS.figures:
         written += plotting.plot_figure(runs, figure, FLAGS.output_dir, FLAGS.band)
     print(f"{len(runs)} runs in {len(plotting.group_runs(runs))} groups")
-    for path in written:
+    table = results.format_markdown(results.results_table(runs, FLAGS.target))
+    os.makedirs(FLAGS.output_dir, exist_ok=True)
+    table_path = os.path.join(FLAGS.output_dir, "results.md")
+    with open(table_path, "w") as f:
+        f.write(table)
+    print(table)
+    for path in written + [table_path]:
         print(path)
     return 0
 

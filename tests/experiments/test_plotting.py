@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from tf_metarl.experiments import plotting
+from tf_metarl.experiments import plotting, results
 
 PLOT = pathlib.Path(__file__).resolve().parents[2] / "launch" / "plot.py"
 
@@ -89,3 +89,30 @@ def test_plot_script_errors(tmp_path):
     result = subprocess.run([sys.executable, str(PLOT), f"--runs={tmp_path}"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode != 0 and "no run folders" in result.stderr
+
+
+def test_results_table_by_hand(sweep_root):
+    rows = results.results_table(plotting.find_runs([str(sweep_root)]), target=0.4)
+    dream = next(r for r in rows if r["algorithm"] == "dream")
+    planning = next(r for r in rows if r["algorithm"] == "planning")
+    assert dream["seeds"] == [0, 1]
+    # Final returns 0.6 and 0.8: mean 0.7, sample std sqrt(0.02).
+    np.testing.assert_allclose(dream["final_return"], (0.7, np.sqrt(0.02)))
+    # Seed 0 reaches 0.4 at its third evaluation (200 steps), seed 1 at its second (100).
+    assert dream["seeds_reaching_target"] == 2
+    np.testing.assert_allclose(dream["steps_to_target"], (150.0, np.std([200, 100], ddof=1)))
+    assert planning["seeds_reaching_target"] == 0
+    assert np.isnan(planning["steps_to_target"][0])
+    table = results.format_markdown(rows)
+    assert "0.700 ± 0.141" in table and "| 0/1 | — |" in table
+
+
+def test_plot_script_writes_results_table(sweep_root, tmp_path):
+    out = tmp_path / "figures"
+    result = subprocess.run([sys.executable, str(PLOT), f"--runs={sweep_root}", f"--output_dir={out}",
+                             "--figures=meta_test_return", "--target=0.4"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    text = (out / "results.md").read_text()
+    assert "| dream | base | distracting_bus_map | 0,1 |" in text
+    assert text in result.stdout

@@ -1,0 +1,94 @@
+"""The results table: one row per group of runs that differ only by seed.
+
+Each row answers "how good, how fast to learn, how fast to run": the final and best
+held-out return (mean and sample std over seeds), the env steps and wall-clock at which
+each seed first reached a target return, and each run's wall-clock and throughput.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from tf_metarl.experiments.plotting import Run, group_runs
+
+
+def first_reaching(run: Run, target: float) -> tuple[float, float] | None:
+    """(env steps, wall seconds) of the first held-out evaluation >= target, or None."""
+    table = run.tables.get("eval.csv", {})
+    if "eval_return" not in table:
+        return None
+    hits = np.flatnonzero(table["eval_return"] >= target)
+    if not len(hits):
+        return None
+    wall = table.get("wall_time", np.full(len(table["eval_return"]), np.nan))
+    return float(table["env_steps"][hits[0]]), float(wall[hits[0]])
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+    values = np.asarray(values, dtype=float)
+    if not len(values):
+        return float("nan"), float("nan")
+    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
+
+
+def summarize_group(members: Sequence[Run], target: float = 0.7) -> dict:
+    """One row of the results table for runs that differ only by seed."""
+    finals, bests, walls, speeds, steps = [], [], [], [], []
+    reached_steps, reached_walls = [], []
+    for run in members:
+        evals, train = run.tables.get("eval.csv", {}), run.tables.get("train.csv", {})
+        if "eval_return" in evals and len(evals["eval_return"]):
+            finals.append(evals["eval_return"][-1])
+            bests.append(np.nanmax(evals["eval_return"]))
+            steps.append(evals["env_steps"][-1])
+        if "wall_time" in train and len(train["wall_time"]):
+            walls.append(train["wall_time"][-1])
+            speeds.append(train["env_steps"][-1] / max(train["wall_time"][-1], 1e-9))
+        reached = first_reaching(run, target)
+        if reached is not None:
+            reached_steps.append(reached[0])
+            reached_walls.append(reached[1])
+    first = members[0]
+    return {
+        "algorithm": first.algorithm, "env_preset": first.env_preset, "variant": first.variant,
+        "seeds": sorted(r.seed for r in members),
+        "env_steps": _mean_std(steps)[0],
+        "final_return": _mean_std(finals), "best_return": _mean_std(bests),
+        "target": target, "seeds_reaching_target": len(reached_steps),
+        "steps_to_target": _mean_std(reached_steps), "minutes_to_target": _mean_std(np.array(reached_walls) / 60),
+        "wall_minutes": _mean_std(np.array(walls) / 60), "env_steps_per_sec": _mean_std(speeds),
+    }
+
+
+def results_table(runs: Sequence[Run], target: float = 0.7) -> list[dict]:
+    """A row per group (algorithm, env preset, variant, config), in the groups' order."""
+    return [summarize_group(members, target) for members in group_runs(runs).values()]
+
+
+def _pm(mean_std: tuple[float, float], fmt: str, scale: float = 1.0, unit: str = "") -> str:
+    """'mean ± std' (just the mean for one seed), or '—' when no seed has a value."""
+    mean, std = mean_std
+    if not np.isfinite(mean):
+        return "—"
+    text = format(mean / scale, fmt)
+    return text + (f" ± {format(std / scale, fmt)}" if std > 0 else "") + unit
+
+
+def format_markdown(rows: Sequence[dict]) -> str:
+    """The table as Markdown; '±' is the sample std over seeds (absent for one seed)."""
+    target = rows[0]["target"] if rows else 0.7
+    lines = [f"| algorithm | variant | env | seeds | env steps | final held-out return | best | "
+             f"seeds reaching {target:g} | env steps to {target:g} | minutes to {target:g} | "
+             f"wall-clock (min) | env steps/s |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        lines.append(
+            f"| {row['algorithm']} | {row['variant']} | {row['env_preset']} | "
+            f"{','.join(map(str, row['seeds']))} | {row['env_steps']:,.0f} | "
+            f"{_pm(row['final_return'], '.3f')} | {_pm(row['best_return'], '.3f')} | "
+            f"{row['seeds_reaching_target']}/{len(row['seeds'])} | "
+            f"{_pm(row['steps_to_target'], ',.0f', 1e3, ' k')} | {_pm(row['minutes_to_target'], '.1f')} | "
+            f"{_pm(row['wall_minutes'], '.1f')} | {_pm(row['env_steps_per_sec'], '.0f')} |")
+    return "\n".join(lines) + "\n"
