@@ -18,6 +18,7 @@ after that checkpoint are dropped from the CSVs, so nothing is counted twice.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import json
 import math
@@ -155,6 +156,7 @@ class Runner:
             self.eval_log.drop_rows_after("trials", self.state.trials)
         self.writer = tf.summary.create_file_writer(os.path.join(root_dir, "tensorboard"))
         self._window = _Window()
+        self._prefetch = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="replay")
 
     # ---- run folder ---------------------------------------------------------------------
     def _check_or_write_config(self) -> None:
@@ -235,8 +237,16 @@ class Runner:
                 _cut_to_length(batch, "trial_x_", length)
         return batch
 
+    def _sample_tensors(self, execute: bool) -> dict[str, tf.Tensor]:
+        return {k: tf.convert_to_tensor(v) for k, v in self._sample(execute).items()}
+
     def train(self, batch: TrialBatch) -> None:
-        """Runs the updates owed for the env steps of ``batch`` (one per update_period)."""
+        """Runs the updates owed for the env steps of ``batch`` (one per update_period).
+
+        The next update's replay batch is sampled and converted in a background thread
+        while the current update runs (TensorFlow releases the GIL). Only that thread
+        draws from the run's generator during training, in plan order, so runs stay
+        reproducible."""
         c, s = self.config.agent, self.state
         if len(self.execute_replay) >= c.execute_learning_starts:
             s.execute_updates_owed += batch.length.sum() / c.update_period
@@ -248,8 +258,14 @@ class Runner:
         both = min(n_execute, n_explore)
         plan = ([(True, True)] * both + [(True, False)] * (n_execute - both)
                 + [(False, True)] * (n_explore - both))
-        for execute, explore in plan:
-            metrics = self.agent.train_step(self._sample(execute), execute=execute, explore=explore)
+        if not plan:
+            return
+        pending = self._prefetch.submit(self._sample_tensors, plan[0][0])
+        for i, (execute, explore) in enumerate(plan):
+            replay_batch = pending.result()
+            if i + 1 < len(plan):
+                pending = self._prefetch.submit(self._sample_tensors, plan[i + 1][0])
+            metrics = self.agent.train_step(replay_batch, execute=execute, explore=explore)
             self._window.add_metrics(metrics)
 
     # ---- evaluation ---------------------------------------------------------------------
