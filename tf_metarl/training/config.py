@@ -56,7 +56,7 @@ class RunConfig:
     log_every_trials: int = 500  # meta-training trials between train.csv rows
     checkpoint_every_trials: int = 2_000  # meta-training trials between checkpoints
     max_checkpoints: int = 2  # checkpoints kept on disk
-    sequence_bucket: int = 5  # replayed sequences are cut to the batch's longest episode, rounded up to this
+    sequence_bucket: int = 5  # each kind of replayed episode is cut to the batch's longest, rounded up to this
     use_tf_function: bool = True  # False runs every step eagerly, for debugging
     intra_op_threads: int = 1  # TensorFlow threads per op
     inter_op_threads: int = 2  # TensorFlow ops run at once

@@ -215,6 +215,13 @@ class Runner:
         return batch
 
     def _sample(self, execute: bool) -> dict[str, np.ndarray]:
+        """A replay batch: exploration episodes (x_*), and execution episodes when
+        ``execute`` (with their trials' exploration episodes, trial_x_*, if stored).
+
+        Each kind of episode is cut to its longest member, rounded up to
+        ``run.sequence_bucket`` steps: padding is masked out of every loss, so the cut
+        changes no result, only the cost of the unrolled networks. Exploration episodes
+        (x_* and trial_x_*) share one cut, execution episodes have their own."""
         c, bucket = self.config.agent, self.config.run.sequence_bucket
         horizon = self.layout.horizon
 
@@ -222,19 +229,15 @@ class Runner:
             return int(min(horizon, max(bucket, math.ceil(longest / bucket) * bucket)))
 
         batch = self.explore_replay.sample(self.rng, c.batch_size)
-        longest = batch["x_length"].max()
         if execute:
             batch.update(self.execute_replay.sample(self.rng, c.batch_size))
-            longest = max(longest, batch["length"].max())
-            if "trial_x_length" in batch:
-                longest = max(longest, batch["trial_x_length"].max())
-        # One cut length for both kinds of episode keeps the number of traced shapes small.
-        length = cut_length(longest)
-        _cut_to_length(batch, "x_", length)
+        explore_length = cut_length(max(batch[f"{p}length"].max() for p in ("x_", "trial_x_")
+                                        if f"{p}length" in batch))
+        _cut_to_length(batch, "x_", explore_length)
+        if "trial_x_obs" in batch:
+            _cut_to_length(batch, "trial_x_", explore_length)
         if execute:
-            _cut_to_length(batch, "", length)
-            if "trial_x_obs" in batch:
-                _cut_to_length(batch, "trial_x_", length)
+            _cut_to_length(batch, "", cut_length(batch["length"].max()))
         return batch
 
     def _sample_tensors(self, execute: bool) -> dict[str, tf.Tensor]:
