@@ -6,7 +6,7 @@ batches sampled by the runner and cut to a fixed sequence length:
 
 * ``train_step`` with both learners, only the execution learner and only the
   exploration learner: median milliseconds per call after a warm-up;
-* collecting one round of ``run.num_envs`` trials (exploration, task embedding,
+* collecting rounds of ``run.num_envs`` trials (after a first, tracing round) (exploration, task embedding,
   execution; planning agents plan inside the execution step): milliseconds per env step.
 
 Every algorithm gets the same number of calls on batches of the same shape, so the
@@ -69,6 +69,7 @@ def measure(algorithm: str, preset: str, env_preset: str, lengths, calls: int, w
     with tempfile.TemporaryDirectory() as root:
         runner = Runner(config, root)
         rounds = max(1, -(-2 * config.agent.batch_size // runner.env.num_envs))
+        runner.collect()  # traces the acting functions
         start = time.perf_counter()
         steps = 0
         for _ in range(rounds):
