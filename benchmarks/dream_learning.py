@@ -26,7 +26,7 @@ def read_csv(path):
         return list(csv.DictReader(f))
 
 
-def report(root_dir: str, out_path: str, target: float, title: str) -> str:
+def report(root_dir: str, out_path: str, target: float, title: str, conditions: str = "") -> str:
     evals = read_csv(os.path.join(root_dir, "eval.csv"))
     train = read_csv(os.path.join(root_dir, "train.csv"))
     with open(os.path.join(root_dir, "config.json")) as f:
@@ -36,6 +36,7 @@ def report(root_dir: str, out_path: str, target: float, title: str) -> str:
              f"{platform.node() or 'this machine'} ({os.cpu_count()} CPUs) from `{root_dir}`.",
              f"Algorithm `{config['algorithm']}`, env preset `{config['env']['preset']}`, "
              f"seed {config['run']['seed']}, budget {int(config['run']['total_env_steps']):,} env steps.",
+             *([f"Conditions: {conditions}"] if conditions else []),
              "", "## Held-out evaluation (100 fixed test trials, epsilon 0, z from the decoder)", "",
              "| env steps | trials | wall time (min) | return | success | exploration length | map visits | fraction of optimal |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -80,6 +81,8 @@ def main():
     parser.add_argument("--override", action="append", default=[])
     parser.add_argument("--target", type=float, default=0.7)
     parser.add_argument("--report_only", action="store_true")
+    parser.add_argument("--conditions", default="",
+                        help="what else ran on the machine meanwhile, quoted in the report")
     args = parser.parse_args()
     name = f"{args.algorithm}_{args.env_preset}_{args.config_preset}_seed{args.seed}"
     root_dir = args.root_dir or os.path.join("runs", "benchmarks", name)
@@ -92,7 +95,7 @@ def main():
         Runner(config, root_dir).run()
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     out = os.path.join(HERE, "results", f"learning_{name}.md")
-    print(report(root_dir, out, args.target, f"Learning benchmark: {name}"))
+    print(report(root_dir, out, args.target, f"Learning benchmark: {name}", args.conditions))
 
 
 if __name__ == "__main__":
