@@ -6,8 +6,9 @@ batches sampled by the runner and cut to a fixed sequence length:
 
 * ``train_step`` with both learners, only the execution learner and only the
   exploration learner: median milliseconds per call after a warm-up;
-* collecting rounds of ``run.num_envs`` trials (after a first, tracing round) (exploration, task embedding,
-  execution; planning agents plan inside the execution step): milliseconds per env step.
+* collecting rounds of ``run.num_envs`` trials (exploration, task embedding, execution;
+  planning agents plan inside the execution step), after a first round that traces the
+  acting functions: milliseconds per env step.
 
 Every algorithm gets the same number of calls on batches of the same shape, so the
 ratio to DREAM is the cost of the method, not of its learning progress. Run it on an idle
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import os
 import pathlib
 import platform
@@ -33,7 +35,7 @@ import numpy as np  # noqa: E402
 from tf_metarl.agents.registry import ALGORITHMS  # noqa: E402
 from tf_metarl.config import apply_overrides  # noqa: E402
 from tf_metarl.training.config import make_config  # noqa: E402
-from tf_metarl.training.runner import Runner, _cut_to_length  # noqa: E402
+from tf_metarl.training.runner import Runner, cut_to_length  # noqa: E402
 
 RESULTS_DIR = pathlib.Path(__file__).resolve().parent / "results"
 PREFIXES = ("", "x_", "trial_x_")
@@ -45,12 +47,13 @@ def fixed_length_batch(batch: dict[str, np.ndarray], length: int) -> dict[str, n
     batch = dict(batch)
     for prefix in PREFIXES:
         if f"{prefix}obs" in batch:
-            _cut_to_length(batch, prefix, length)
+            cut_to_length(batch, prefix, length)
             batch[f"{prefix}length"] = np.minimum(batch[f"{prefix}length"], length)
     return batch
 
 
 def median_ms(fn, calls: int, warmup: int) -> float:
+    """Median wall-clock milliseconds of ``calls`` calls of ``fn`` after ``warmup`` calls."""
     for _ in range(warmup):
         fn()
     times = []
@@ -62,6 +65,7 @@ def median_ms(fn, calls: int, warmup: int) -> float:
 
 
 def measure(algorithm: str, preset: str, env_preset: str, lengths, calls: int, warmup: int) -> dict:
+    """Collection cost and the update costs of one algorithm (see the module docstring)."""
     config = make_config(algorithm, env_preset, preset)
     # Learning starts at once so every kind of update is available on the collected replay.
     config = apply_overrides(config, ["agent.execute_learning_starts=0",
@@ -82,15 +86,15 @@ def measure(algorithm: str, preset: str, env_preset: str, lengths, calls: int, w
             batches = [fixed_length_batch(runner._sample(execute=True), length) for _ in range(8)]
             for name, execute, explore in (("both", True, True), ("execute", True, False),
                                            ("explore", False, True)):
-                i = iter(range(10**9))
+                cycle = itertools.cycle(batches)
                 result[f"{name}_ms_L{length}"] = median_ms(
-                    lambda: agent.train_step(batches[next(i) % len(batches)], execute=execute,
-                                             explore=explore),
+                    lambda: agent.train_step(next(cycle), execute=execute, explore=explore),
                     calls, warmup)
     return result
 
 
 def write_report(results: list[dict], lengths, preset: str, env_preset: str, calls: int) -> str:
+    """The Markdown table of ``measure`` results, with each algorithm's ratio to DREAM."""
     base = next((r for r in results if r["algorithm"] == "dream"), results[0])
     columns = [f"{kind}_ms_L{length}" for length in lengths for kind in ("both", "execute", "explore")]
     lines = [f"# Update and acting cost per algorithm ({preset} config, {env_preset})", "",
@@ -122,7 +126,14 @@ def main():
     unknown = [a for a in algorithms if a not in ALGORITHMS]
     if unknown:
         parser.error(f"unknown algorithm(s) {unknown}; expected some of {sorted(ALGORITHMS)}")
-    lengths = [int(x) for x in args.lengths.split(",")]
+    try:
+        lengths = [int(x) for x in args.lengths.split(",")]
+    except ValueError:
+        parser.error(f"--lengths={args.lengths!r}: expected comma-separated integers")
+    if any(length < 1 for length in lengths):
+        parser.error(f"--lengths={args.lengths!r}: expected lengths >= 1")
+    if args.calls < 1 or args.warmup < 0:
+        parser.error(f"--calls={args.calls}, --warmup={args.warmup}: expected calls >= 1 and warmup >= 0")
     results = []
     for algorithm in algorithms:
         results.append(measure(algorithm, args.config_preset, args.env_preset, lengths,

@@ -68,8 +68,10 @@ def test_killed_run_resumes_exactly(full_run, tmp_path, kill_after_first_checkpo
 
 @pytest.mark.parametrize("flags, message", [
     (["--algorithm=dreamer"], "should be one of"),
+    (["--env_preset=huge"], "should be one of"),
     (["--seed=-1"], "--seed=-1: -1 is not a non-negative integer"),
     (["--override=agent.learning_rat=1"], "unknown config key 'agent.learning_rat'"),
+    (["--override=run.num_envs=two"], "run.num_envs='two': expected an integer"),
     (["--override=agent.discount=2"], "agent.discount=2.0: expected 0 <= discount <= 1"),
 ])
 def test_bad_flags_fail_with_clear_errors(flags, message, tmp_path):

@@ -27,10 +27,12 @@ def first_reaching(run: Run, target: float) -> tuple[float, float] | None:
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """(mean, sample std); the std of one value is 0, both are NaN for no values."""
     values = np.asarray(values, dtype=float)
     if not len(values):
         return float("nan"), float("nan")
-    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    return float(values.mean()), std
 
 
 def summarize_group(members: Sequence[Run], target: float = 0.7) -> dict:

@@ -96,8 +96,9 @@ def _replay_spec(horizon: int, num_fields: int, kind: str):
             "rewards": ((T,), np.float32), "length": ((), np.int16), "problem_id": ((), np.int32)}
 
 
-def _cut_to_length(batch: dict[str, np.ndarray], prefix: str, length: int) -> None:
-    """Cuts padded sequences to ``length`` steps (observations keep one more)."""
+def cut_to_length(batch: dict[str, np.ndarray], prefix: str, length: int) -> None:
+    """Cuts the padded episodes ``<prefix>obs/actions/rewards`` of a replay batch to
+    ``length`` steps, in place (observations keep one more)."""
     batch[f"{prefix}obs"] = batch[f"{prefix}obs"][:, : length + 1]
     batch[f"{prefix}actions"] = batch[f"{prefix}actions"][:, :length]
     if f"{prefix}rewards" in batch:
@@ -233,11 +234,11 @@ class Runner:
             batch.update(self.execute_replay.sample(self.rng, c.batch_size))
         explore_length = cut_length(max(batch[f"{p}length"].max() for p in ("x_", "trial_x_")
                                         if f"{p}length" in batch))
-        _cut_to_length(batch, "x_", explore_length)
+        cut_to_length(batch, "x_", explore_length)
         if "trial_x_obs" in batch:
-            _cut_to_length(batch, "trial_x_", explore_length)
+            cut_to_length(batch, "trial_x_", explore_length)
         if execute:
-            _cut_to_length(batch, "", cut_length(batch["length"].max()))
+            cut_to_length(batch, "", cut_length(batch["length"].max()))
         return batch
 
     def _sample_tensors(self, execute: bool) -> dict[str, tf.Tensor]:
