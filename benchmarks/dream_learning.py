@@ -5,6 +5,7 @@ throughput and the learned exploration behaviour to benchmarks/results/<name>.md
 
   python benchmarks/dream_learning.py                       # train (resumable) + report
   python benchmarks/dream_learning.py --report_only         # report from an existing run
+  python benchmarks/dream_learning.py --override=run.overlap_collection=true --variant=overlap
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ def read_csv(path):
         return list(csv.DictReader(f))
 
 
-def report(root_dir: str, out_path: str, target: float, title: str, conditions: str = "") -> str:
+def report(root_dir: str, out_path: str, target: float, title: str, conditions: str = "",
+           overrides: tuple[str, ...] = ()) -> str:
     evals = read_csv(os.path.join(root_dir, "eval.csv"))
     train = read_csv(os.path.join(root_dir, "train.csv"))
     with open(os.path.join(root_dir, "config.json")) as f:
@@ -36,6 +38,7 @@ def report(root_dir: str, out_path: str, target: float, title: str, conditions: 
              f"{platform.node() or 'this machine'} ({os.cpu_count()} CPUs) from `{root_dir}`.",
              f"Algorithm `{config['algorithm']}`, env preset `{config['env']['preset']}`, "
              f"seed {config['run']['seed']}, budget {int(config['run']['total_env_steps']):,} env steps.",
+             *([f"Overrides: {', '.join(f'`{o}`' for o in overrides)}."] if overrides else []),
              *([f"Conditions: {conditions}"] if conditions else []),
              "", "## Held-out evaluation (100 fixed test trials, epsilon 0, z from the decoder)", "",
              "| env steps | trials | wall time (min) | return | success | exploration length | map visits | fraction of optimal |",
@@ -78,13 +81,20 @@ def main():
     parser.add_argument("--config_preset", default="paper")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--root_dir", default=None)
-    parser.add_argument("--override", action="append", default=[])
+    parser.add_argument("--override", action="append", default=[],
+                        help="section.field=value config override (repeatable)")
+    parser.add_argument("--variant", default="",
+                        help="a name for the overrides, appended to the run and report names")
     parser.add_argument("--target", type=float, default=0.7)
     parser.add_argument("--report_only", action="store_true")
     parser.add_argument("--conditions", default="",
                         help="what else ran on the machine meanwhile, quoted in the report")
     args = parser.parse_args()
-    name = f"{args.algorithm}_{args.env_preset}_{args.config_preset}_seed{args.seed}"
+    if args.override and not args.variant:
+        parser.error("--override changes the run: name it with --variant, so its report "
+                     "does not overwrite the default run's")
+    name = "_".join([args.algorithm, args.env_preset, args.config_preset,
+                     *([args.variant] if args.variant else []), f"seed{args.seed}"])
     root_dir = args.root_dir or os.path.join("runs", "benchmarks", name)
     if not args.report_only:
         from tf_metarl.config import apply_overrides
@@ -95,7 +105,8 @@ def main():
         Runner(config, root_dir).run()
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     out = os.path.join(HERE, "results", f"learning_{name}.md")
-    print(report(root_dir, out, args.target, f"Learning benchmark: {name}", args.conditions))
+    print(report(root_dir, out, args.target, f"Learning benchmark: {name}", args.conditions,
+                 tuple(args.override)))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """The training runner: collect, replay, update, evaluate, log, checkpoint, resume.
 
-Layers, from the bottom: ``play_trials`` plays N trials; ``Runner._iteration`` adds them
-to replay and runs the updates they are owed; ``Runner.run`` loops iterations until the
-env-step budget, evaluating, logging and checkpointing on its schedule.
+Layers, from the bottom: ``play_trials`` plays N trials; ``Runner.collect`` adds them to
+replay and counts the updates they are owed; ``Runner.update`` runs those updates;
+``Runner.run`` loops collect-and-update iterations until the env-step budget, evaluating,
+logging and checkpointing on its schedule. With ``run.overlap_collection`` the next trials
+are played in a thread while the updates run, by an actor holding a copy of the weights.
 
 A run folder holds:
   config.json        the resolved config (a run can be reproduced from its folder)
@@ -76,10 +78,12 @@ class LoopState:
     last_checkpoint_trials: int = 0
 
 
-def make_agent(config: TrainConfig, layout):
+def make_agent(config: TrainConfig, layout, seed: int | None = None):
+    """The agent of ``config``; ``seed`` (default ``run.seed``) seeds its own noise."""
     from tf_metarl.agents.registry import ALGORITHMS
     algorithm = ALGORITHMS[config.algorithm]
-    return algorithm.agent_class(config.agent, layout, seed=config.run.seed,
+    return algorithm.agent_class(config.agent, layout,
+                                 seed=config.run.seed if seed is None else seed,
                                  use_tf_function=config.run.use_tf_function)
 
 
@@ -127,6 +131,16 @@ class Runner:
         self.train_problems = self.layout.split_problem_ids(config.env.train_split)
         self.eval_problems = self.layout.split_problem_ids(config.env.eval_split)
         self.agent = make_agent(config, self.layout)
+        if run.overlap_collection:
+            # The actor plays the next trials while the learner updates, so it needs its
+            # own weights (copied before each round of updates) and its own random streams.
+            # Built from the same initialiser seed, it starts as an exact copy.
+            seed_everything(run.seed)
+            self.actor = make_agent(config, self.layout, seed=_ACTOR_SEED_OFFSET + run.seed)
+            self.collect_rng = np.random.default_rng([run.seed, 2])
+            self._actor_weights = _matching_variables(self.agent, self.actor)
+        else:
+            self.actor, self.collect_rng = self.agent, self.rng
         self.env = BatchedBusMap(self.layout, run.num_envs)
         self.eval_env = BatchedBusMap(self.layout, run.eval_trials)
         # Held-out evaluation trials are fixed for the whole run, so evaluations compare.
@@ -144,7 +158,8 @@ class Runner:
             agent=self.agent,
             explore_replay=_PythonState(self.explore_replay.get_state, self.explore_replay.set_state),
             execute_replay=_PythonState(self.execute_replay.get_state, self.execute_replay.set_state),
-            loop=_PythonState(self._get_loop_state, self._set_loop_state))
+            loop=_PythonState(self._get_loop_state, self._set_loop_state),
+            **({"actor_noise": self.actor.noise_rng} if run.overlap_collection else {}))
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, os.path.join(root_dir, "checkpoints"), max_to_keep=run.max_checkpoints)
         self.train_log = CsvLog(os.path.join(root_dir, "train.csv"))
@@ -157,7 +172,6 @@ class Runner:
             self.eval_log.drop_rows_after("trials", self.state.trials)
         self.writer = tf.summary.create_file_writer(os.path.join(root_dir, "tensorboard"))
         self._window = _Window()
-        self._prefetch = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="replay")
 
     # ---- run folder ---------------------------------------------------------------------
     def _check_or_write_config(self) -> None:
@@ -167,7 +181,8 @@ class Runner:
             # The budget and logging cadence may change on resume; nothing else may.
             if (dataclasses.replace(existing, run=self.config.run) != self.config
                     or existing.run.seed != self.config.run.seed
-                    or existing.run.num_envs != self.config.run.num_envs):
+                    or existing.run.num_envs != self.config.run.num_envs
+                    or existing.run.overlap_collection != self.config.run.overlap_collection):
                 raise RunFolderError(
                     f"run folder {self.root_dir!r} holds a run with a different config; "
                     "use a new --root_dir or the same flags as that run")
@@ -176,13 +191,17 @@ class Runner:
         os.replace(path + ".tmp", path)
 
     def _get_loop_state(self) -> bytes:
-        return json.dumps({"loop": dataclasses.asdict(self.state),
-                           "rng": self.rng.bit_generator.state}).encode()
+        data = {"loop": dataclasses.asdict(self.state), "rng": self.rng.bit_generator.state}
+        if self.collect_rng is not self.rng:
+            data["collect_rng"] = self.collect_rng.bit_generator.state
+        return json.dumps(data).encode()
 
     def _set_loop_state(self, value: bytes) -> None:
         data = json.loads(value)
         self.state = LoopState(**data["loop"])
         self.rng.bit_generator.state = data["rng"]
+        if self.collect_rng is not self.rng:
+            self.collect_rng.bit_generator.state = data["collect_rng"]
 
     # ---- one iteration --------------------------------------------------------------------
     def epsilons(self) -> tuple[float, float]:
@@ -198,21 +217,47 @@ class Runner:
             return np.zeros(n, dtype=bool)
         return (self.state.trials + np.arange(n)) % 2 == 0  # even trials: the decoder's z
 
-    def collect(self) -> TrialBatch:
+    def _play(self, epsilons: tuple[float, float], use_decoder: np.ndarray) -> TrialBatch:
+        """The actor plays the next N meta-training trials (touches no replay or counter)."""
         n = self.env.num_envs
-        problems, goals = sample_trials(self.rng, self.train_problems, len(self.layout.goals), n)
-        explore_epsilon, execute_epsilon = self.epsilons()
-        batch = play_trials(self.agent, self.env, problems, goals, self.rng, explore_epsilon,
-                            execute_epsilon, self._use_decoder(n))
+        problems, goals = sample_trials(self.collect_rng, self.train_problems,
+                                        len(self.layout.goals), n)
+        return play_trials(self.actor, self.env, problems, goals, self.collect_rng, *epsilons,
+                           use_decoder)
+
+    def _add(self, batch: TrialBatch) -> None:
+        """Stores played trials and counts their steps and the updates they are owed."""
         self.explore_replay.add(batch.explore_episodes())
         # Fields the execution replay does not declare are ignored by ``add``.
         self.execute_replay.add({**batch.execute_episodes(),
                                  **{f"trial_{k}": v for k, v in batch.explore_episodes().items()}})
-        s = self.state
-        s.trials += n
+        s, c = self.state, self.config.agent
+        s.trials += len(batch.returns)
         s.explore_steps += int(batch.x_length.sum())
         s.execute_steps += int(batch.length.sum())
         s.env_steps = s.explore_steps + s.execute_steps
+        if len(self.execute_replay) >= c.execute_learning_starts:
+            s.execute_updates_owed += batch.length.sum() / c.update_period
+        if len(self.explore_replay) >= c.explore_learning_starts:
+            s.explore_updates_owed += batch.x_length.sum() / c.update_period
+
+    def collect(self) -> TrialBatch:
+        """Plays N meta-training trials and adds them to replay."""
+        batch = self._play(self.epsilons(), self._use_decoder(self.env.num_envs))
+        self._add(batch)
+        return batch
+
+    def _collect_while_updating(self, collector: concurrent.futures.Executor) -> TrialBatch:
+        """``update`` overlapped with the actor playing the next trials. The actor acts
+        with the weights from before the updates, and the trials reach replay after them,
+        so the result does not depend on thread timing."""
+        for target, source in self._actor_weights:
+            target.assign(source)
+        pending = collector.submit(self._play, self.epsilons(),
+                                   self._use_decoder(self.env.num_envs))
+        self.update()
+        batch = pending.result()
+        self._add(batch)
         return batch
 
     def _sample(self, execute: bool) -> dict[str, np.ndarray]:
@@ -244,18 +289,14 @@ class Runner:
     def _sample_tensors(self, execute: bool) -> dict[str, tf.Tensor]:
         return {k: tf.convert_to_tensor(v) for k, v in self._sample(execute).items()}
 
-    def train(self, batch: TrialBatch) -> None:
-        """Runs the updates owed for the env steps of ``batch`` (one per update_period).
+    def update(self) -> None:
+        """Runs the updates owed for the env steps collected so far (one per update_period).
 
         The next update's replay batch is sampled and converted in a background thread
         while the current update runs (TensorFlow releases the GIL). Only that thread
-        draws from the run's generator during training, in plan order, so runs stay
+        draws from the run's generator during updates, in plan order, so runs stay
         reproducible."""
-        c, s = self.config.agent, self.state
-        if len(self.execute_replay) >= c.execute_learning_starts:
-            s.execute_updates_owed += batch.length.sum() / c.update_period
-        if len(self.explore_replay) >= c.explore_learning_starts:
-            s.explore_updates_owed += batch.x_length.sum() / c.update_period
+        s = self.state
         n_execute, n_explore = int(s.execute_updates_owed), int(s.explore_updates_owed)
         s.execute_updates_owed -= n_execute
         s.explore_updates_owed -= n_explore
@@ -264,13 +305,14 @@ class Runner:
                 + [(False, True)] * (n_explore - both))
         if not plan:
             return
-        pending = self._prefetch.submit(self._sample_tensors, plan[0][0])
-        for i, (execute, explore) in enumerate(plan):
-            replay_batch = pending.result()
-            if i + 1 < len(plan):
-                pending = self._prefetch.submit(self._sample_tensors, plan[i + 1][0])
-            metrics = self.agent.train_step(replay_batch, execute=execute, explore=explore)
-            self._window.add_metrics(metrics)
+        with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="replay") as prefetch:
+            pending = prefetch.submit(self._sample_tensors, plan[0][0])
+            for i, (execute, explore) in enumerate(plan):
+                replay_batch = pending.result()
+                if i + 1 < len(plan):
+                    pending = prefetch.submit(self._sample_tensors, plan[i + 1][0])
+                metrics = self.agent.train_step(replay_batch, execute=execute, explore=explore)
+                self._window.add_metrics(metrics)
 
     # ---- evaluation ---------------------------------------------------------------------
     def evaluate(self) -> dict[str, float]:
@@ -309,11 +351,15 @@ class Runner:
                             unit="step", dynamic_ncols=True, desc=self.config.algorithm)
         start = time.perf_counter() - s.wall_time
         latest_eval = None
+        collector = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="collect")
         try:
             while s.env_steps < run.total_env_steps:
                 steps_before = s.env_steps
-                batch = self.collect()
-                self.train(batch)
+                if run.overlap_collection:
+                    batch = self._collect_while_updating(collector)
+                else:
+                    batch = self.collect()
+                    self.update()
                 s.wall_time = time.perf_counter() - start
                 self._window.add_trials(batch)
                 if s.trials - s.last_log_trials >= run.log_every_trials:
@@ -331,6 +377,7 @@ class Runner:
                 latest_eval = self._log_eval()
             self.save()
         finally:
+            collector.shutdown()
             if progress is not None:
                 progress.close()
             self.writer.flush()
@@ -342,7 +389,7 @@ class Runner:
 
     def save(self) -> str:
         """Checkpoints everything, after checking the weights are finite."""
-        for v in self.agent.trainable_variables:
+        for v in self.agent.learned_variables():
             if not np.all(np.isfinite(v.numpy())):
                 raise NonFiniteLossError(
                     f"weights of {v.name} are not finite at env step {self.state.env_steps}; "
@@ -393,6 +440,19 @@ class Runner:
         self._scalars({f"eval/{k}": v for k, v in result.items()}, s.env_steps)
         s.last_eval_trials = s.trials
         return result
+
+
+_ACTOR_SEED_OFFSET = 1_000_003  # the actor's noise seed differs from the learner's
+
+
+def _matching_variables(learner, actor) -> list[tuple[tf.Variable, tf.Variable]]:
+    """(actor variable, learner variable) pairs of two agents built from one config."""
+    pairs = list(zip(actor.learned_variables(), learner.learned_variables(), strict=True))
+    for target, source in pairs:
+        if target.shape != source.shape:
+            raise ValueError(f"actor variable {target.name} {target.shape} does not match "
+                             f"learner variable {source.name} {source.shape}")
+    return pairs
 
 
 class _Window:

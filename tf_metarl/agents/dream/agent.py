@@ -144,7 +144,14 @@ class DreamAgent(tf.Module):
                 + self.decoder.trainable_variables)
 
     def explore_variables(self):
+        """Variables trained by the exploration learner."""
         return self.explore_q.trainable_variables
+
+    def learned_variables(self):
+        """Every variable the learners train: what a copy of the agent that acts needs
+        from it, and what must stay finite. (Keras 3 layers are not ``tf.Module``s, so the
+        agent's own ``trainable_variables`` does not see them.)"""
+        return self.execute_variables() + self.explore_variables()
 
     def _build_optimizers(self):
         self.execute_optimizer = self._make_optimizer(self.execute_variables())
