@@ -31,3 +31,13 @@ def test_nan_loss_stops_without_checkpointing(tmp_path):
     good = runner.manager.latest_checkpoint
     assert good is not None and good.endswith("-8")  # the one saved before the NaN
     assert not (tmp_path / "summary.json").exists()
+
+
+def test_non_finite_weights_are_not_checkpointed(tmp_path):
+    config = apply_overrides(make_config("dream", "small_map", "tiny"), ["run.total_env_steps=100"])
+    runner = Runner(config, str(tmp_path))
+    variable = runner.agent.explore_variables()[0]
+    variable.assign(tf.fill(variable.shape, np.inf))
+    with pytest.raises(NonFiniteLossError, match="weights of .* are not finite at env step 0"):
+        runner.save()
+    assert runner.manager.latest_checkpoint is None
