@@ -83,9 +83,10 @@ def test_synced_actor_acts_like_the_learner(algorithm, tmp_path):
     np.testing.assert_allclose(q_learner, q_actor, atol=1e-6)
 
 
-def test_overlapped_runs_are_reproducible_and_resume_after_kill(tmp_path, kill_after_first_checkpoint):
-    """Two runs with one seed log the same rows; a run killed (-9) after its first
-    checkpoint and rerun logs them too, so the actor's weights, noise and generator resumed."""
+def test_overlapped_run_resumes_after_kill_exactly(tmp_path, kill_after_first_checkpoint):
+    """A run killed (-9) after its first checkpoint and rerun logs the same rows as an
+    uninterrupted run with the same seed: the loop is reproducible despite the collection
+    thread, and the actor's weights, noise and generator resume exactly."""
     def command(root):
         return [sys.executable, str(TRAIN), "--config_preset=tiny", "--env_preset=small_map",
                 "--seed=5", f"--root_dir={root}", "--override=run.overlap_collection=true",
@@ -97,7 +98,6 @@ def test_overlapped_runs_are_reproducible_and_resume_after_kill(tmp_path, kill_a
         return result
 
     finish(tmp_path / "whole")
-    finish(tmp_path / "again")
     killed = tmp_path / "killed"
     kill_after_first_checkpoint(command(killed), killed)
     assert int(read_rows(killed / "train.csv")[-1]["env_steps"]) < 400
@@ -106,7 +106,6 @@ def test_overlapped_runs_are_reproducible_and_resume_after_kill(tmp_path, kill_a
     for name in ("train.csv", "eval.csv"):
         rows = read_rows(tmp_path / "whole" / name)
         assert len(rows) >= 2
-        assert read_rows(tmp_path / "again" / name) == rows
         assert read_rows(killed / name) == rows
 
 
