@@ -1,5 +1,6 @@
 """Network shapes, and that step-by-step acting computes what sequence learning does."""
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -24,6 +25,26 @@ def test_lstm_step_equals_sequence():
         h, state = lstm.step(x[:, t], state)
         np.testing.assert_allclose(h.numpy(), outputs[:, t].numpy(), atol=1e-6)
     np.testing.assert_allclose(state[1].numpy(), final[1].numpy(), atol=1e-6)
+
+
+def test_lstm_matches_keras_lstm_in_values_and_gradients():
+    """Same weights as keras.layers.LSTM (gates i, f, g, o in both): same outputs, and the
+    same gradients with respect to the inputs and every weight."""
+    lstm = StepLSTM(8)
+    x = tf.random.stateless_normal([B, T, 5], seed=[2, 3])
+    lstm(x)
+    reference = keras.layers.LSTM(8, return_sequences=True)
+    reference(x)
+    reference.set_weights([lstm.kernel.numpy(), lstm.recurrent_kernel.numpy(), lstm.bias.numpy()])
+    readout = tf.random.stateless_normal([B, T, 8], seed=[4, 5])
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        ours, theirs = lstm(x)[0], reference(x)
+        loss_ours, loss_theirs = tf.reduce_sum(ours * readout), tf.reduce_sum(theirs * readout)
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), atol=1e-5)
+    for a, b in zip(tape.gradient(loss_ours, [x, *lstm.trainable_variables]),
+                    tape.gradient(loss_theirs, [x, *reference.trainable_variables])):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
 
 
 def test_execute_q_step_equals_sequence():
