@@ -61,8 +61,9 @@ class RunConfig:
     intra_op_threads: int = 1  # TensorFlow threads per op
     inter_op_threads: int = 2  # TensorFlow ops run at once
     # Collect the next trials in a thread while the learners update, acting with a copy of
-    # the weights from before the updates (a one-iteration lag). Faster on 2+ cores and
-    # still reproducible, but a different run from the sequential loop with the same seed.
+    # the weights from before the updates (a one-iteration lag). Reproducible, but a
+    # different run from the sequential loop with the same seed. Faster only when the
+    # updates leave cores idle: on 2 cores, only before the exploration learner starts.
     overlap_collection: bool = False
     progress_bar: bool = True  # tqdm progress bar on stderr
 
