@@ -20,6 +20,7 @@ machine; writes ``benchmarks/results/update_cost.md``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import itertools
 import os
@@ -64,15 +65,26 @@ def median_ms(fn, calls: int, warmup: int) -> float:
     return float(np.median(times) * 1e3)
 
 
+@contextlib.contextmanager
+def untrained_runner(algorithm: str, preset: str, env_preset: str):
+    """A Runner in a temporary folder, learning from the first trial on so that every kind
+    of update is available once its replay holds ``fill_rounds(runner)`` rounds."""
+    config = apply_overrides(make_config(algorithm, env_preset, preset),
+                             ["agent.execute_learning_starts=0", "agent.explore_learning_starts=0",
+                              "run.progress_bar=False"])
+    with tempfile.TemporaryDirectory() as root:
+        yield Runner(config, root)
+
+
+def fill_rounds(runner: Runner) -> int:
+    """Collection rounds that put two batches' worth of trials in replay."""
+    return max(1, -(-2 * runner.config.agent.batch_size // runner.env.num_envs))
+
+
 def measure(algorithm: str, preset: str, env_preset: str, lengths, calls: int, warmup: int) -> dict:
     """Collection cost and the update costs of one algorithm (see the module docstring)."""
-    config = make_config(algorithm, env_preset, preset)
-    # Learning starts at once so every kind of update is available on the collected replay.
-    config = apply_overrides(config, ["agent.execute_learning_starts=0",
-                                      "agent.explore_learning_starts=0", "run.progress_bar=False"])
-    with tempfile.TemporaryDirectory() as root:
-        runner = Runner(config, root)
-        rounds = max(1, -(-2 * config.agent.batch_size // runner.env.num_envs))
+    with untrained_runner(algorithm, preset, env_preset) as runner:
+        rounds = fill_rounds(runner)
         runner.collect()  # traces the acting functions
         start = time.perf_counter()
         steps = 0

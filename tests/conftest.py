@@ -1,5 +1,6 @@
 """Shared test settings and fixtures."""
 
+import csv
 import os
 import pathlib
 import signal
@@ -27,3 +28,18 @@ def _kill_after_first_checkpoint(command, run_dir, timeout=240):
 @pytest.fixture
 def kill_after_first_checkpoint():
     return _kill_after_first_checkpoint
+
+
+# Columns of a run's CSV logs that depend on the clock, not on the computation.
+CLOCK_COLUMNS = frozenset({"wall_time", "env_steps_per_sec"})
+
+
+def _read_log_rows(path):
+    """A run's CSV log as a list of dicts, without the clock columns."""
+    with open(path, newline="") as f:
+        return [{k: v for k, v in row.items() if k not in CLOCK_COLUMNS} for row in csv.DictReader(f)]
+
+
+@pytest.fixture
+def read_rows():
+    return _read_log_rows

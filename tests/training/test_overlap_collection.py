@@ -2,7 +2,6 @@
 the updates, the run is reproducible, and it resumes exactly from a checkpoint."""
 
 import concurrent.futures
-import csv
 import pathlib
 import subprocess
 import sys
@@ -15,7 +14,6 @@ from tf_metarl.training.config import make_config
 from tf_metarl.training.runner import RunFolderError, Runner
 
 TRAIN = pathlib.Path(__file__).resolve().parents[2] / "launch" / "train.py"
-CLOCK_COLUMNS = {"wall_time", "env_steps_per_sec"}
 
 
 def overlapped_config(total_env_steps, *overrides, algorithm="dream"):
@@ -23,11 +21,6 @@ def overlapped_config(total_env_steps, *overrides, algorithm="dream"):
                            ["run.overlap_collection=true", f"run.total_env_steps={total_env_steps}",
                             "run.eval_every_trials=8", "run.log_every_trials=8",
                             "run.checkpoint_every_trials=8", *overrides])
-
-
-def read_rows(path):
-    with open(path, newline="") as f:
-        return [{k: v for k, v in row.items() if k not in CLOCK_COLUMNS} for row in csv.DictReader(f)]
 
 
 def weights(agent):
@@ -83,7 +76,8 @@ def test_synced_actor_acts_like_the_learner(algorithm, tmp_path):
     np.testing.assert_allclose(q_learner, q_actor, atol=1e-6)
 
 
-def test_overlapped_run_resumes_after_kill_exactly(tmp_path, kill_after_first_checkpoint):
+def test_overlapped_run_resumes_after_kill_exactly(tmp_path, kill_after_first_checkpoint,
+                                                   read_rows):
     """A run killed (-9) after its first checkpoint and rerun logs the same rows as an
     uninterrupted run with the same seed: the loop is reproducible despite the collection
     thread, and the actor's weights, noise and generator resume exactly."""

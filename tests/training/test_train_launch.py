@@ -1,7 +1,6 @@
 """The real launch/train.py entry point on a tiny budget: files, resume after kill -9,
 reproducibility, and clear errors for bad flags."""
 
-import csv
 import json
 import pathlib
 import subprocess
@@ -12,17 +11,10 @@ import pytest
 TRAIN = pathlib.Path(__file__).resolve().parents[2] / "launch" / "train.py"
 TINY = ["--config_preset=tiny", "--env_preset=small_map", "--seed=3",
         "--override=run.total_env_steps=400"]
-# Columns that depend on the clock, not on the computation.
-CLOCK_COLUMNS = {"wall_time", "env_steps_per_sec"}
 
 
 def train_command(root_dir, *extra):
     return [sys.executable, str(TRAIN), *TINY, f"--root_dir={root_dir}", *extra]
-
-
-def read_rows(path):
-    with open(path, newline="") as f:
-        return [{k: v for k, v in row.items() if k not in CLOCK_COLUMNS} for row in csv.DictReader(f)]
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +25,7 @@ def full_run(tmp_path_factory):
     return root, result
 
 
-def test_run_writes_its_files(full_run):
+def test_run_writes_its_files(full_run, read_rows):
     root, result = full_run
     assert "held-out return" in result.stdout
     config = json.loads((root / "config.json").read_text())
@@ -50,7 +42,7 @@ def test_run_writes_its_files(full_run):
     assert summary["env_steps"] == int(train_rows[-1]["env_steps"])
 
 
-def test_killed_run_resumes_exactly(full_run, tmp_path, kill_after_first_checkpoint):
+def test_killed_run_resumes_exactly(full_run, tmp_path, kill_after_first_checkpoint, read_rows):
     """kill -9 after the first checkpoint, rerun: the finished run's logs equal those of
     the uninterrupted run (same seed), so counters, RNG, replay and weights resumed exactly."""
     full_root, _ = full_run

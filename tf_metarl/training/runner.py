@@ -318,10 +318,18 @@ class Runner:
     def evaluate(self) -> dict[str, float]:
         """Held-out trials, epsilon 0, execution conditioned on the decoder's z."""
         n = self.eval_env.num_envs
-        # An agent may act differently at test time (e.g. plan only at test).
-        with self.agent.evaluation_mode():
-            batch = play_trials(self.agent, self.eval_env, self.eval_problem_ids, self.eval_goal_ids,
-                                np.random.default_rng(0), 0.0, 0.0, np.ones(n, dtype=bool))
+        # Acting draws problem-ID noise from the learner's generator (discarded here, since
+        # z comes from the decoder); restoring it keeps the evaluation cadence from changing
+        # the training run.
+        noise_state = tf.identity(self.agent.noise_rng.state)
+        try:
+            # An agent may act differently at test time (e.g. plan only at test).
+            with self.agent.evaluation_mode():
+                batch = play_trials(self.agent, self.eval_env, self.eval_problem_ids,
+                                    self.eval_goal_ids, np.random.default_rng(0), 0.0, 0.0,
+                                    np.ones(n, dtype=bool))
+        finally:
+            self.agent.noise_rng.reset(noise_state)
         optimal = oracle.optimal_returns(self.layout, self.eval_problem_ids, self.eval_goal_ids)
         no_information = oracle.no_information_return(self.layout)
         mean_return = float(batch.returns.mean())
@@ -351,7 +359,8 @@ class Runner:
                             unit="step", dynamic_ncols=True, desc=self.config.algorithm)
         start = time.perf_counter() - s.wall_time
         latest_eval = None
-        collector = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="collect")
+        collector = (concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="collect")
+                     if run.overlap_collection else None)
         try:
             while s.env_steps < run.total_env_steps:
                 steps_before = s.env_steps
@@ -377,7 +386,8 @@ class Runner:
                 latest_eval = self._log_eval()
             self.save()
         finally:
-            collector.shutdown()
+            if collector is not None:
+                collector.shutdown()
             if progress is not None:
                 progress.close()
             self.writer.flush()
