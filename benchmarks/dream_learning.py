@@ -27,6 +27,52 @@ def read_csv(path):
         return list(csv.DictReader(f))
 
 
+# Meta-training columns of train.csv reported per evaluation window, when a run logs them.
+TRAINING_COLUMNS = (
+    ("train_return", "meta-train return"),
+    ("explore_length", "exploration length"),
+    ("execute/decoder_loss", "decoder"),
+    ("execute/transition_loss", "transition"),
+    ("execute/disambiguation_loss", "disambiguation"),
+    ("execute/consecutive_disambiguation_loss", "consecutive disambiguation"),
+    ("execute/volume_loss", "volume"),
+    ("execute/reward_loss", "reward"),
+    ("execute/discount_loss", "discount"),
+    ("execute/dynamics_loss_pre", "dynamics pre-adaptation"),
+    ("execute/dynamics_loss_post", "dynamics post-adaptation"),
+    ("execute/gradient_embedder_loss", "gradient embedder"),
+)
+
+
+def window_means(train: list[dict], evals: list[dict], column: str) -> list[float | None]:
+    """Mean of ``column`` over the train.csv rows logged since the previous evaluation,
+    for each evaluation (None where the window has no logged value)."""
+    means, start = [], 0
+    for row in evals:
+        values = []
+        while start < len(train) and int(train[start]["trials"]) <= int(row["trials"]):
+            if train[start].get(column, "") != "":
+                values.append(float(train[start][column]))
+            start += 1
+        means.append(sum(values) / len(values) if values else None)
+    return means
+
+
+def training_table(train: list[dict], evals: list[dict]) -> list[str]:
+    """Markdown rows: the meta-training columns the run logs, averaged per evaluation window."""
+    present = [(key, label) for key, label in TRAINING_COLUMNS if train and key in train[0]]
+    if not present or not evals:
+        return []
+    columns = [window_means(train, evals, key) for key, _ in present]
+    lines = ["", "## Meta-training and model losses (mean over each evaluation window)", "",
+             "| env steps | " + " | ".join(label for _, label in present) + " |",
+             "|---:|" + "---:|" * len(present)]
+    for i, row in enumerate(evals):
+        cells = ["-" if column[i] is None else f"{column[i]:.3f}" for column in columns]
+        lines.append(f"| {int(row['env_steps']):,} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def report(root_dir: str, out_path: str, target: float, title: str, conditions: str = "",
            overrides: tuple[str, ...] = ()) -> str:
     evals = read_csv(os.path.join(root_dir, "eval.csv"))
@@ -53,6 +99,7 @@ def report(root_dir: str, out_path: str, target: float, title: str, conditions: 
                      f"{float(row['eval_explore_length']):.1f} | {row.get('eval_map_visit_rate') or '-'} | "
                      f"{float(row['eval_fraction_optimal']):.2f} |")
     last = train[-1] if train else None
+    lines += training_table(train, evals)
     lines += ["", "## Summary", ""]
     if evals:
         lines.append(f"- Optimal return {float(evals[-1]['optimal_return']):.2f}; "
