@@ -68,7 +68,7 @@ def training_table(train: list[dict], evals: list[dict]) -> list[str]:
              "| env steps | " + " | ".join(label for _, label in present) + " |",
              "|---:|" + "---:|" * len(present)]
     for i, row in enumerate(evals):
-        cells = ["-" if column[i] is None else f"{column[i]:.3f}" for column in columns]
+        cells = ["-" if column[i] is None else f"{column[i]:.4g}" for column in columns]
         lines.append(f"| {int(row['env_steps']):,} | " + " | ".join(cells) + " |")
     return lines
 

@@ -23,6 +23,9 @@ FIGURES = {
                       "dynamics-model loss"),
     "disambiguation_loss": ("train.csv", ("execute/disambiguation_loss",), "disambiguation loss"),
 }
+# Losses span orders of magnitude (and the dynamics losses of different models differ in
+# scale), so their axes are logarithmic.
+LOG_SCALE_FIGURES = frozenset({"dynamics_loss", "disambiguation_loss"})
 
 
 @dataclasses.dataclass
@@ -154,7 +157,7 @@ def plot_figure(runs: Sequence[Run], figure: str, out_dir: str, band: str = "std
     fig, ax = plt.subplots(figsize=(7, 4.5))
     drawn = 0
     labels_seen: dict[str, int] = {}
-    for (algorithm, env_preset, variant, _), members in groups.items():
+    for index, ((algorithm, env_preset, variant, _), members) in enumerate(groups.items()):
         curves = [c for c in (_curve(r, figure) for r in members) if c is not None]
         if not curves:
             continue
@@ -167,8 +170,10 @@ def plot_figure(runs: Sequence[Run], figure: str, out_dir: str, band: str = "std
         if labels_seen[label] > 1:
             label += f" #{labels_seen[label]}"
         label += f", {len(curves)} seed{'s' if len(curves) > 1 else ''}"
-        (line,) = ax.plot(grid, mean, label=label)
-        ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.2)
+        # A group keeps its colour in every figure, whichever groups the figure draws.
+        color = f"C{index % 10}"
+        ax.plot(grid, mean, label=label, color=color)
+        ax.fill_between(grid, low, high, color=color, alpha=0.2)
         drawn += 1
     if not drawn:
         plt.close(fig)
@@ -176,6 +181,8 @@ def plot_figure(runs: Sequence[Run], figure: str, out_dir: str, band: str = "std
     if figure.endswith("return"):
         for (label, value), style in zip(_reference_lines(runs).items(), ("--", ":")):
             ax.axhline(value, color="black", linestyle=style, linewidth=1, label=label)
+    if figure in LOG_SCALE_FIGURES:
+        ax.set_yscale("log")
     ax.set_xlabel("env steps")
     ax.set_ylabel(ylabel)
     ax.set_title(ylabel + (" (mean and std over seeds)" if band == "std" else " (mean and 95% CI)"))
