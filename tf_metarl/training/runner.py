@@ -168,8 +168,10 @@ class Runner:
         if self.manager.latest_checkpoint:
             self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
             self.resumed_from = self.manager.latest_checkpoint
-            self.train_log.drop_rows_after("trials", self.state.trials)
-            self.eval_log.drop_rows_after("trials", self.state.trials)
+        # Rows logged after the checkpoint (or by a run killed before its first one) are
+        # logged again by this run.
+        self.train_log.drop_rows_after("trials", self.state.trials)
+        self.eval_log.drop_rows_after("trials", self.state.trials)
         self.writer = tf.summary.create_file_writer(os.path.join(root_dir, "tensorboard"))
         self._window = _Window()
 
