@@ -2,9 +2,9 @@
 
 Builds an untrained runner as ``update_cost.py`` does, fills its replay, cuts sampled
 batches to a fixed sequence length, warms ``train_step`` up, and then traces ``--calls``
-updates with ``tf.profiler.experimental``. The trace's compute threads (lines
-``tf_Compute*`` of the host plane) are summed per op type, so with inter-op parallelism
-the total exceeds the wall-clock time. Writes
+updates with ``tf.profiler.experimental``. The op events on the trace's compute threads
+(lines ``tf_Compute*`` of the host plane) are summed per op type, so with inter-op
+parallelism the total exceeds the wall-clock time. Writes
 ``benchmarks/results/update_profile_<algorithm>.md``; run it on an idle machine.
 
   python benchmarks/update_profile.py [--algorithm dream] [--length 20] [--learners both]
@@ -50,7 +50,12 @@ def op_times(trace_dir: str) -> tuple[collections.Counter, collections.Counter]:
             if not line.name.startswith("tf_Compute"):
                 continue
             for event in line.events:
-                op_type = names.get(event.metadata_id, "?").rsplit(":", 1)[-1]
+                name = names.get(event.metadata_id, "")
+                # Ops are named "op_name:OpType"; executor events ("ExecutorState::Process",
+                # spanning many ops) would count their ops twice.
+                if ":" not in name or "::" in name:
+                    continue
+                op_type = name.rsplit(":", 1)[-1]
                 milliseconds[op_type] += event.duration_ps / 1e9
                 count[op_type] += 1
     return milliseconds, count
