@@ -92,8 +92,9 @@ def profile(algorithm: str, preset: str, env_preset: str, length: int, learners:
     return milliseconds, count, sorted(times)[len(times) // 2] * 1e3
 
 
-def write_report(algorithm: str, args, milliseconds, count, median_ms: float, top: int) -> str:
-    calls = args.calls
+def write_report(args, milliseconds, count, median_ms: float) -> str:
+    """The Markdown report of ``profile``'s results for the command line ``args``."""
+    algorithm, calls = args.algorithm, args.calls
     total = sum(milliseconds.values()) / calls
     lines = [f"# Op profile of one `{algorithm}` update ({args.config_preset} config, "
              f"{args.env_preset})", "",
@@ -105,7 +106,7 @@ def write_report(algorithm: str, args, milliseconds, count, median_ms: float, to
              f"{total:.1f} ms per update, {sum(count.values()) / calls:.0f} ops.", "",
              "| op type | ms per update | share | ops per update | µs per op |",
              "|---|---:|---:|---:|---:|"]
-    for op_type, ms in milliseconds.most_common(top):
+    for op_type, ms in milliseconds.most_common(args.top):
         lines.append(f"| `{op_type}` | {ms / calls:.2f} | {ms / calls / total:.1%} | "
                      f"{count[op_type] / calls:.0f} | {ms / count[op_type] * 1e3:.0f} |")
     return "\n".join(lines) + "\n"
@@ -127,7 +128,7 @@ def main():
                      f"--top={args.top}: expected length, calls and top >= 1 and warmup >= 0")
     milliseconds, count, median_ms = profile(args.algorithm, args.config_preset, args.env_preset,
                                              args.length, args.learners, args.calls, args.warmup)
-    text = write_report(args.algorithm, args, milliseconds, count, median_ms, args.top)
+    text = write_report(args, milliseconds, count, median_ms)
     RESULTS_DIR.mkdir(exist_ok=True)
     (RESULTS_DIR / f"update_profile_{args.algorithm}.md").write_text(text)
     print(text)

@@ -320,18 +320,11 @@ class Runner:
     def evaluate(self) -> dict[str, float]:
         """Held-out trials, epsilon 0, execution conditioned on the decoder's z."""
         n = self.eval_env.num_envs
-        # Acting draws problem-ID noise from the learner's generator (discarded here, since
-        # z comes from the decoder); restoring it keeps the evaluation cadence from changing
-        # the training run.
-        noise_state = tf.identity(self.agent.noise_rng.state)
-        try:
-            # An agent may act differently at test time (e.g. plan only at test).
-            with self.agent.evaluation_mode():
-                batch = play_trials(self.agent, self.eval_env, self.eval_problem_ids,
-                                    self.eval_goal_ids, np.random.default_rng(0), 0.0, 0.0,
-                                    np.ones(n, dtype=bool))
-        finally:
-            self.agent.noise_rng.reset(noise_state)
+        # Test time: an agent may act differently (plan only at test), and its training
+        # state (the noise stream) is left as it was.
+        with self.agent.evaluation_mode():
+            batch = play_trials(self.agent, self.eval_env, self.eval_problem_ids, self.eval_goal_ids,
+                                np.random.default_rng(0), 0.0, 0.0, np.ones(n, dtype=bool))
         optimal = oracle.optimal_returns(self.layout, self.eval_problem_ids, self.eval_goal_ids)
         no_information = oracle.no_information_return(self.layout)
         mean_return = float(batch.returns.mean())

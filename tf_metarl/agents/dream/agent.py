@@ -160,9 +160,15 @@ class DreamAgent(tf.Module):
     # ---- acting (numpy in, numpy out) -------------------------------------------------------
     @contextlib.contextmanager
     def evaluation_mode(self):
-        """Acting inside this context is test time. DREAM acts the same either way;
-        agents that act differently at test time (planning only at test) override it."""
-        yield self
+        """Acting inside this context is test time, and leaves training as it was: the
+        problem-ID noise it draws (unused when z comes from the decoder) is put back, so
+        how often a run evaluates does not change what it learns. DREAM acts the same
+        either way; agents that act differently at test time extend this context."""
+        noise_state = tf.identity(self.noise_rng.state)
+        try:
+            yield self
+        finally:
+            self.noise_rng.reset(noise_state)
 
     def explore_initial_state(self, batch_size: int):
         return self.explore_q.initial_state(batch_size)

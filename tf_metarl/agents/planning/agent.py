@@ -183,10 +183,12 @@ class PlanningAgent(SharedRepresentationAgent):
 
     @contextlib.contextmanager
     def evaluation_mode(self):
-        """Acting inside this context is test time: it plans even if ``plan_in_training`` is off."""
+        """Acting inside this context is test time: it plans even if ``plan_in_training`` is
+        off, and leaves the noise stream as DREAM's context does."""
         previous, self._evaluating = self._evaluating, True
         try:
-            yield self
+            with super().evaluation_mode():
+                yield self
         finally:
             self._evaluating = previous
 
