@@ -43,3 +43,22 @@ def _read_log_rows(path):
 @pytest.fixture
 def read_rows():
     return _read_log_rows
+
+
+def _read_scalar_events(run_dir):
+    """Every TensorBoard scalar of a run as sorted (tag, step) pairs, clock scalars left out
+    (a pair logged twice appears twice)."""
+    import tensorflow as tf
+
+    pairs = []
+    for path in sorted(pathlib.Path(run_dir, "tensorboard").glob("*tfevents*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                if value.tag.rsplit("/", 1)[-1] not in CLOCK_COLUMNS:
+                    pairs.append((value.tag, event.step))
+    return sorted(pairs)
+
+
+@pytest.fixture
+def read_scalar_events():
+    return _read_scalar_events

@@ -1,12 +1,12 @@
 """A run stopped before its first checkpoint starts again from scratch, and its logs keep
-no rows from the stopped attempt."""
+no rows or TensorBoard events from the stopped attempt."""
 
 from tf_metarl.config import apply_overrides
 from tf_metarl.training.config import make_config
 from tf_metarl.training.runner import Runner
 
 
-def test_rows_of_an_attempt_without_checkpoint_are_dropped(tmp_path, read_rows):
+def test_rows_of_an_attempt_without_checkpoint_are_dropped(tmp_path, read_rows, read_scalar_events):
     config = apply_overrides(make_config("dream", "small_map", "tiny"),
                              ["run.total_env_steps=200", "run.log_every_trials=4",
                               "run.eval_every_trials=8", "run.checkpoint_every_trials=10000"])
@@ -16,6 +16,7 @@ def test_rows_of_an_attempt_without_checkpoint_are_dropped(tmp_path, read_rows):
         stopped.update()
         stopped._log_train()
     stopped._log_eval()
+    stopped.writer.flush()
     assert stopped.manager.latest_checkpoint is None
     assert len(read_rows(tmp_path / "restarted" / "train.csv")) == 3
 
@@ -28,3 +29,4 @@ def test_rows_of_an_attempt_without_checkpoint_are_dropped(tmp_path, read_rows):
         rows = read_rows(tmp_path / "uninterrupted" / name)
         assert len(rows) >= 2
         assert read_rows(tmp_path / "restarted" / name) == rows
+    assert read_scalar_events(tmp_path / "restarted") == read_scalar_events(tmp_path / "uninterrupted")

@@ -42,9 +42,11 @@ def test_run_writes_its_files(full_run, read_rows):
     assert summary["env_steps"] == int(train_rows[-1]["env_steps"])
 
 
-def test_killed_run_resumes_exactly(full_run, tmp_path, kill_after_first_checkpoint, read_rows):
+def test_killed_run_resumes_exactly(full_run, tmp_path, kill_after_first_checkpoint, read_rows,
+                                    read_scalar_events):
     """kill -9 after the first checkpoint, rerun: the finished run's logs equal those of
-    the uninterrupted run (same seed), so counters, RNG, replay and weights resumed exactly."""
+    the uninterrupted run (same seed), so counters, RNG, replay and weights resumed exactly,
+    and TensorBoard holds each scalar once."""
     full_root, _ = full_run
     root = tmp_path / "killed"
     kill_after_first_checkpoint(train_command(root), root)
@@ -56,6 +58,7 @@ def test_killed_run_resumes_exactly(full_run, tmp_path, kill_after_first_checkpo
     assert "resuming from" in result.stdout
     assert read_rows(root / "train.csv") == read_rows(full_root / "train.csv")
     assert read_rows(root / "eval.csv") == read_rows(full_root / "eval.csv")
+    assert read_scalar_events(root) == read_scalar_events(full_root)
 
 
 @pytest.mark.parametrize("flags, message", [

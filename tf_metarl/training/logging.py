@@ -1,9 +1,12 @@
-"""CSV logs that survive resumes: rows past a checkpoint are dropped on restore."""
+"""Logs that survive resumes: CSV rows and TensorBoard events past a checkpoint are dropped
+on restore, so the resumed run logs them once."""
 
 from __future__ import annotations
 
 import csv
 import os
+
+import tensorflow as tf
 
 
 class CsvLog:
@@ -45,3 +48,47 @@ class CsvLog:
             writer.writeheader()
             writer.writerows(rows)
         os.replace(tmp, self.path)
+
+
+def drop_events_after(log_dir: str, step: int) -> None:
+    """Removes TensorBoard summaries whose step exceeds ``step`` from the event files in
+    ``log_dir``.
+
+    Event files are TFRecord files of ``Event`` protos. Each file with late summaries is
+    rewritten without them, or deleted when none of its summaries is left. A file cut off
+    mid-record (its writer was killed) keeps the records before the cut.
+    """
+    if not os.path.isdir(log_dir):
+        return
+    for name in sorted(os.listdir(log_dir)):
+        if "tfevents" not in name:
+            continue
+        path = os.path.join(log_dir, name)
+        records, cut = _read_records(path)
+        events = [tf.compat.v1.Event.FromString(record) for record in records]
+        kept = [record for record, event in zip(records, events)
+                if not (event.HasField("summary") and event.step > step)]
+        if len(kept) == len(records) and not cut:
+            continue
+        if not any(event.HasField("summary") and event.step <= step for event in events):
+            os.remove(path)
+            continue
+        # The temporary name lacks "tfevents", so TensorBoard never reads a half-written copy.
+        tmp = os.path.join(log_dir, "rewriting.tmp")
+        with tf.io.TFRecordWriter(tmp) as writer:
+            for record in kept:
+                writer.write(record)
+        os.replace(tmp, path)
+
+
+def _read_records(path: str) -> tuple[list[bytes], bool]:
+    """The file's complete records, and whether it ended in a partial one."""
+    records = []
+    iterator = iter(tf.data.TFRecordDataset(path))
+    while True:
+        try:
+            records.append(next(iterator).numpy())
+        except StopIteration:
+            return records, False
+        except tf.errors.DataLossError:
+            return records, True

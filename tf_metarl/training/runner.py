@@ -14,8 +14,8 @@ A run folder holds:
   checkpoints/       networks, optimizers, targets, counters, RNG states and replay
   summary.json       the final evaluation, written when the run completes
 
-A run resumes from its latest complete checkpoint when its folder has one; rows logged
-after that checkpoint are dropped from the CSVs, so nothing is counted twice.
+A run resumes from its latest complete checkpoint when its folder has one; rows and
+TensorBoard events logged after that checkpoint are dropped, so nothing is counted twice.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from tf_metarl.envs import oracle
 from tf_metarl.envs.core import BatchedBusMap, sample_trials
 from tf_metarl.training.collection import TrialBatch, play_trials
 from tf_metarl.training.config import TrainConfig, load_config
-from tf_metarl.training.logging import CsvLog
+from tf_metarl.training.logging import CsvLog, drop_events_after
 from tf_metarl.training.schedules import linear_epsilon
 from tf_metarl.training.seeding import configure_threads, seed_everything
 from tf_metarl.replay import EpisodeReplay
@@ -168,11 +168,13 @@ class Runner:
         if self.manager.latest_checkpoint:
             self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
             self.resumed_from = self.manager.latest_checkpoint
-        # Rows logged after the checkpoint (or by a run killed before its first one) are
-        # logged again by this run.
+        # Rows and events logged after the checkpoint (or by a run killed before its first
+        # one) are logged again by this run.
         self.train_log.drop_rows_after("trials", self.state.trials)
         self.eval_log.drop_rows_after("trials", self.state.trials)
-        self.writer = tf.summary.create_file_writer(os.path.join(root_dir, "tensorboard"))
+        tensorboard_dir = os.path.join(root_dir, "tensorboard")
+        drop_events_after(tensorboard_dir, self.state.env_steps)
+        self.writer = tf.summary.create_file_writer(tensorboard_dir)
         self._window = _Window()
 
     # ---- run folder ---------------------------------------------------------------------
@@ -400,6 +402,7 @@ class Runner:
                     f"weights of {v.name} are not finite at env step {self.state.env_steps}; "
                     f"not checkpointing (last good checkpoint: {self.manager.latest_checkpoint})")
         self.state.last_checkpoint_trials = self.state.trials
+        self.writer.flush()  # the events up to the checkpoint survive a kill, like the CSV rows
         return self.manager.save(checkpoint_number=self.state.trials)
 
     def _progress_postfix(self, latest_eval):
