@@ -7,8 +7,9 @@ Examples:
       --grid=agent.learning_rate=1e-4,3e-4 --mode=sequential
 
 Running the same command again skips finished runs and resumes interrupted ones from
-their checkpoints. A summary of every run (status, env steps, latest held-out return) is
-printed and written to <root_dir>/summary.csv.
+their checkpoints. Each run's output goes to sweep.log in its folder. Whenever a run ends,
+a line reports it and <root_dir>/summary.csv is rewritten with every run's status, env
+steps and latest held-out return; the full summary is printed at the end.
 """
 
 from __future__ import annotations
@@ -64,20 +65,33 @@ def main(argv):
         sys.exit(f"error: {e}")
 
     root = FLAGS.root_dir
+    summary_path = os.path.join(root, "summary.csv")
     sweep.write_spec(specs, root, FLAGS.config_preset, FLAGS.override)
-    print(f"{len(specs)} runs in {root}")
+    todo = sweep.unfinished(specs, root)
+    print(f"{len(specs)} runs in {root}, {len(todo)} to run", flush=True)
     codes = {}
+
+    def report(spec, code):
+        codes[spec] = code
+        rows = sweep.summarize(specs, root, codes)
+        sweep.write_summary(rows, summary_path)
+        (row,) = [r for r in rows if r["run_dir"] == spec.run_dir(root)]
+        print(f"[{len(codes)}/{len(todo)}] {spec.algorithm} {spec.env_preset} {spec.variant} "
+              f"seed {spec.seed}: {row['status']} (exit code {code}), env steps "
+              f"{row['env_steps']}, held-out return {row['eval_return']}", flush=True)
+
     if not FLAGS.dry_run:
         try:
             if FLAGS.mode == "ray":
-                codes = sweep.run_on_ray(specs, root, FLAGS.config_preset, FLAGS.override,
-                                         FLAGS.ray_address, FLAGS.cpus_per_run)
+                sweep.run_on_ray(specs, root, FLAGS.config_preset, FLAGS.override,
+                                 FLAGS.ray_address, FLAGS.cpus_per_run, on_run_end=report)
             else:
-                codes = sweep.run_sequential(specs, root, FLAGS.config_preset, FLAGS.override)
+                sweep.run_sequential(specs, root, FLAGS.config_preset, FLAGS.override,
+                                     on_run_end=report)
         except sweep.SweepError as e:
             sys.exit(f"error: {e}")
     rows = sweep.summarize(specs, root, codes)
-    sweep.write_summary(rows, os.path.join(root, "summary.csv"))
+    sweep.write_summary(rows, summary_path)
     print(sweep.format_summary(rows))
     failed = [r for r in rows if r["status"] == sweep.FAILED]
     if failed:

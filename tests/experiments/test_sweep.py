@@ -40,6 +40,11 @@ def test_sweep_on_ray_skips_finished_and_resumes_interrupted(tmp_path, kill_afte
 
     result = subprocess.run(sweep_command(root), capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert "4 runs in" in result.stdout and "4 to run" in result.stdout
+    ended = [line for line in result.stdout.splitlines() if line.startswith("[")]
+    assert [line.split("]")[0] for line in ended] == ["[1/4", "[2/4", "[3/4", "[4/4"]
+    assert all(": finished (exit code 0)" in line for line in ended), ended
+    assert sum("dream small_map base seed 1:" in line for line in ended) == 1
     with open(root / "summary.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 4
@@ -55,6 +60,7 @@ def test_sweep_on_ray_skips_finished_and_resumes_interrupted(tmp_path, kill_afte
                            timeout=300)
     assert again.returncode == 0, again.stderr[-2000:]
     assert [p.stat().st_mtime_ns for p in summaries] == stamps  # nothing ran twice
+    assert "0 to run" in again.stdout
     assert again.stdout.count("finished") == 4
 
 

@@ -17,7 +17,7 @@ import os
 import re
 import subprocess
 import sys
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 TRAIN_SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), "launch", "train.py")
@@ -27,6 +27,10 @@ FINISHED, INTERRUPTED, PENDING, FAILED = "finished", "interrupted", "pending", "
 
 class SweepError(ValueError):
     """A sweep specification is not valid."""
+
+
+RunEnded = Callable[["RunSpec", int], None]
+"""Called with a run and its process's exit code as soon as the run ends."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,21 +104,27 @@ def _run_command(command: list[str], log_path: str) -> int:
         return subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode
 
 
-def _todo(specs, root):
+def unfinished(specs: Sequence[RunSpec], root: str) -> list[RunSpec]:
     return [s for s in specs if run_status(s.run_dir(root)) != FINISHED]
 
 
 def run_sequential(specs: Sequence[RunSpec], root: str, config_preset: str,
-                   common_overrides: Sequence[str]) -> dict[RunSpec, int]:
-    """Runs every unfinished run in this process's machine, one at a time."""
-    return {spec: _run_command(spec.command(root, config_preset, common_overrides),
-                               os.path.join(spec.run_dir(root), "sweep.log"))
-            for spec in _todo(specs, root)}
+                   common_overrides: Sequence[str],
+                   on_run_end: RunEnded | None = None) -> dict[RunSpec, int]:
+    """Runs every unfinished run on this machine, one at a time."""
+    codes = {}
+    for spec in unfinished(specs, root):
+        codes[spec] = _run_command(spec.command(root, config_preset, common_overrides),
+                                   os.path.join(spec.run_dir(root), "sweep.log"))
+        if on_run_end:
+            on_run_end(spec, codes[spec])
+    return codes
 
 
 def run_on_ray(specs: Sequence[RunSpec], root: str, config_preset: str,
                common_overrides: Sequence[str], address: str | None = None,
-               cpus_per_run: float = 1.0) -> dict[RunSpec, int]:
+               cpus_per_run: float = 1.0,
+               on_run_end: RunEnded | None = None) -> dict[RunSpec, int]:
     """Runs every unfinished run as a Ray task (one training process each).
 
     ``address=None`` starts a local Ray instance sized to this machine's cores;
@@ -126,7 +136,7 @@ def run_on_ray(specs: Sequence[RunSpec], root: str, config_preset: str,
     except ImportError:
         raise SweepError("Ray is not installed: pip install -e '.[distributed]' "
                          "(or run the sweep with --mode=sequential)") from None
-    todo = _todo(specs, root)
+    todo = unfinished(specs, root)
     if not todo:
         return {}
     started_here = not ray.is_initialized()
@@ -137,10 +147,17 @@ def run_on_ray(specs: Sequence[RunSpec], root: str, config_preset: str,
             ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     try:
         task = ray.remote(num_cpus=cpus_per_run)(_run_command)
-        futures = {spec: task.remote(spec.command(root, config_preset, common_overrides),
-                                     os.path.join(spec.run_dir(root), "sweep.log"))
+        running = {task.remote(spec.command(root, config_preset, common_overrides),
+                               os.path.join(spec.run_dir(root), "sweep.log")): spec
                    for spec in todo}
-        return {spec: ray.get(future) for spec, future in futures.items()}
+        codes = {}
+        while running:  # report runs in the order they end, not the order they started
+            (ended,), _ = ray.wait(list(running), num_returns=1)
+            spec = running.pop(ended)
+            codes[spec] = ray.get(ended)
+            if on_run_end:
+                on_run_end(spec, codes[spec])
+        return codes
     finally:
         if started_here:
             ray.shutdown()
