@@ -73,7 +73,11 @@ def untrained_runner(algorithm: str, preset: str, env_preset: str):
                              ["agent.execute_learning_starts=0", "agent.explore_learning_starts=0",
                               "run.progress_bar=False"])
     with tempfile.TemporaryDirectory() as root:
-        yield Runner(config, root)
+        runner = Runner(config, root)
+        try:
+            yield runner
+        finally:
+            runner.close()
 
 
 def fill_rounds(runner: Runner) -> int:

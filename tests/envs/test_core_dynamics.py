@@ -216,3 +216,19 @@ def test_start_trials_rejects_bad_ids():
         env.start_trials([0, 576], [0, 0])
     with pytest.raises(ValueError, match="goal ids"):
         env.start_trials([0, 1], [0, 4])
+
+
+def test_step_rejects_actions_out_of_range_or_of_the_wrong_shape():
+    env = BatchedBusMap(LAYOUT, 2)
+    env.start_trials([0, 1], [0, 0])
+    env.reset(Phase.EXPLORE)
+    num_actions = LAYOUT.num_actions
+    with pytest.raises(ValueError, match=f"action {num_actions} is out of range: expected 0 <= action < {num_actions}"):
+        env.step(np.array([UP, num_actions]))
+    with pytest.raises(ValueError, match="action -1 is out of range"):
+        env.step(np.array([-1, UP]))
+    with pytest.raises(ValueError, match=r"shape \(3,\).*expected 2 integer actions"):
+        env.step(np.array([UP, UP, UP]))
+    with pytest.raises(ValueError, match="dtype float"):
+        env.step(np.array([1.0, 2.0]))
+    assert env.steps.tolist() == [0, 0]  # refused steps moved nothing

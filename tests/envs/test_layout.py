@@ -34,6 +34,14 @@ def test_unknown_split_is_named():
         preset_layout().split_problem_ids("validation")
 
 
+def test_an_empty_split_is_named():
+    # Problems 0 and 11 are both training problems of the 11-way split.
+    layout = layout_from_dict({"preset": "distracting_bus_map", "problem_ids": [0, 11]})
+    assert layout.split_problem_ids("train").tolist() == [0, 11]
+    with pytest.raises(LayoutError, match="split 'test' of layout .* holds no problems"):
+        layout.split_problem_ids("test")
+
+
 # ---- validation errors ----------------------------------------------------------------------------
 @pytest.mark.parametrize("overrides, named", [
     (dict(start=(9, 4)), r"start=\(9, 4\) lies outside the 9x9 grid"),

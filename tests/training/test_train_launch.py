@@ -79,6 +79,26 @@ def test_bad_flags_fail_with_clear_errors(flags, message, tmp_path):
     assert re.search(message, result.stderr), result.stderr[-2000:]
 
 
+def test_rerunning_a_finished_run_logs_nothing_twice(full_run, read_rows, read_scalar_events, tmp_path):
+    root, _ = full_run
+    before = {name: read_rows(root / name) for name in ("train.csv", "eval.csv")}
+    scalars = read_scalar_events(root)
+    result = subprocess.run(train_command(root), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "resuming from" in result.stdout and "held-out return" in result.stdout
+    assert {name: read_rows(root / name) for name in before} == before
+    assert read_scalar_events(root) == scalars
+
+
+def test_a_bad_layout_file_leaves_no_run_folder(tmp_path):
+    root = tmp_path / "run"
+    result = subprocess.run(train_command(root, f"--override=env.layout_file={tmp_path / 'missing.json'}"),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "missing.json" in result.stderr
+    assert not (root / "config.json").exists()
+
+
 def test_a_folder_with_another_run_is_refused(full_run):
     root, _ = full_run
     result = subprocess.run([sys.executable, str(TRAIN), *TINY, "--seed=4", f"--root_dir={root}"],

@@ -118,6 +118,8 @@ def sample_trials(rng: np.random.Generator, problem_ids: np.ndarray, num_goals: 
     This is the only place trials are drawn, so the batched core and the gymnasium env
     see the same trials from the same seed.
     """
+    if len(problem_ids) == 0:
+        raise ValueError("no problems to draw trials from: the split holds no problem ids")
     problems = np.asarray(problem_ids)[rng.integers(len(problem_ids), size=n)]
     goals = rng.integers(num_goals, size=n)
     return problems.astype(np.int64), goals.astype(np.int64)
@@ -212,9 +214,18 @@ class BatchedBusMap:
         goal pays +1, ``end_episode`` pays ``tables.end_cost[steps]`` and any other step
         -step_cost; exploration pays 0.
         """
+        actions = np.asarray(actions)
+        num_actions = self.layout.num_actions
+        if actions.shape != (self.num_envs,) or not np.issubdtype(actions.dtype, np.integer):
+            raise ValueError(f"actions of shape {actions.shape} and dtype {actions.dtype}: "
+                             f"expected {self.num_envs} integer actions")
+        # An out-of-range action would index another state's row of the flat table.
+        bad = actions[(actions < 0) | (actions >= num_actions)]
+        if bad.size:
+            raise ValueError(f"action {int(bad[0])} is out of range: expected 0 <= action < {num_actions}")
         was_done = self.done
         actions = np.where(was_done, NOOP, actions)  # finished trials stand still
-        state = self._next_state.take(self._state * self.layout.num_actions + actions)
+        state = self._next_state.take(self._state * num_actions + actions)
         ended = actions == END_EPISODE
         if self.phase == Phase.EXECUTE:
             reached = state == self._goal_state

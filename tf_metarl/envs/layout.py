@@ -138,17 +138,16 @@ class BusMapLayout:
         return np.arange(self.num_problems, dtype=np.int64)
 
     def split_problem_ids(self, split: str) -> np.ndarray:
-        """Problem ids of ``split``: 'train', 'test' (held out) or 'all'."""
+        """Problem ids of ``split``: 'train', 'test' (held out) or 'all'; never empty."""
+        if split not in ("all", "train", "test"):
+            raise LayoutError(f"unknown split {split!r}; expected 'train', 'test' or 'all'")
         ids = self.all_problem_ids()
-        if split == "all" or self.test_split_every == 1:
-            if split not in ("all", "train", "test"):
-                raise LayoutError(f"unknown split {split!r}; expected 'train', 'test' or 'all'")
-            return ids
-        if split == "train":
-            return ids[ids % self.test_split_every == 0]
-        if split == "test":
-            return ids[ids % self.test_split_every != 0]
-        raise LayoutError(f"unknown split {split!r}; expected 'train', 'test' or 'all'")
+        if split != "all" and self.test_split_every != 1:
+            in_train = ids % self.test_split_every == 0
+            ids = ids[in_train] if split == "train" else ids[~in_train]
+        if ids.size == 0:
+            raise LayoutError(f"split {split!r} of layout {self.name!r} holds no problems")
+        return ids
 
     def check_problem_ids(self, problem_ids) -> np.ndarray:
         ids = np.asarray(problem_ids, dtype=np.int64)

@@ -96,6 +96,11 @@ def _no_information_table(layout: BusMapLayout) -> np.ndarray:
     return _goal_returns(layout, 0, frozenset())
 
 
+def fraction_of_optimal(mean_return: float, optimal_mean: float) -> float:
+    """``mean_return`` as a fraction of the oracle's mean optimum; NaN when that is 0."""
+    return mean_return / optimal_mean if optimal_mean != 0 else float("nan")
+
+
 def no_information_return(layout: BusMapLayout, goal_id: int | None = None) -> float:
     """Best return when no bus is known (walking); mean over goals if goal_id is None."""
     table = _no_information_table(layout)

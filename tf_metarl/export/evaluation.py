@@ -130,7 +130,7 @@ def summarize(name: str, returns: np.ndarray, success: np.ndarray, explore_lengt
         "mean_explore_length": float(np.mean(explore_length)),
         "mean_execute_length": float(np.mean(execute_length)),
         "optimal_return": optimal_mean,
-        "fraction_of_optimal": mean / optimal_mean if optimal_mean != 0 else float("nan"),
+        "fraction_of_optimal": oracle.fraction_of_optimal(mean, optimal_mean),
     }
     if no_information is not None:
         out["no_information_return"] = float(no_information)

@@ -122,14 +122,16 @@ class Runner:
         config_lib.validate_config(config)
         self.config = config
         self.root_dir = root_dir
-        os.makedirs(root_dir, exist_ok=True)
-        self._check_or_write_config()
         run = config.run
-        configure_threads(run.intra_op_threads, run.inter_op_threads)
-        self.rng = seed_everything(run.seed)
+        # The layout can still be refused (its file); that must not leave a run folder
+        # whose config.json would then refuse the corrected command.
         self.layout = config.env.make_layout()
         self.train_problems = self.layout.split_problem_ids(config.env.train_split)
         self.eval_problems = self.layout.split_problem_ids(config.env.eval_split)
+        os.makedirs(root_dir, exist_ok=True)
+        self._check_or_write_config()
+        configure_threads(run.intra_op_threads, run.inter_op_threads)
+        self.rng = seed_everything(run.seed)
         self.agent = make_agent(config, self.layout)
         if run.overlap_collection:
             # The actor plays the next trials while the learner updates, so it needs its
@@ -336,7 +338,7 @@ class Runner:
             "eval_success": float(batch.success.mean()),
             "eval_explore_length": float(batch.x_length.mean()),
             "eval_execute_length": float(batch.length.mean()),
-            "eval_fraction_optimal": mean_return / float(optimal.mean()),
+            "eval_fraction_optimal": oracle.fraction_of_optimal(mean_return, float(optimal.mean())),
             "optimal_return": float(optimal.mean()),
             "no_information_return": no_information,
         }
@@ -379,8 +381,10 @@ class Runner:
                     progress.set_postfix(self._progress_postfix(latest_eval), refresh=False)
             if s.last_log_trials != s.trials:
                 self._log_train()
-            if latest_eval is None or s.last_eval_trials != s.trials:
+            if s.last_eval_trials != s.trials:
                 latest_eval = self._log_eval()
+            elif latest_eval is None:  # resumed at its end: that evaluation is logged already
+                latest_eval = self.evaluate()
             self.save()
         finally:
             if collector is not None:
@@ -393,6 +397,10 @@ class Runner:
         with open(os.path.join(self.root_dir, "summary.json"), "w") as f:
             json.dump(summary, f, indent=2)
         return summary
+
+    def close(self) -> None:
+        """Closes the TensorBoard writer; the runner logs nothing after this."""
+        self.writer.close()
 
     def save(self) -> str:
         """Checkpoints everything, after checking the weights are finite."""
