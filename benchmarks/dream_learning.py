@@ -86,7 +86,8 @@ def report(root_dir: str, out_path: str, target: float, title: str, conditions: 
              f"seed {config['run']['seed']}, budget {int(config['run']['total_env_steps']):,} env steps.",
              *([f"Overrides: {', '.join(f'`{o}`' for o in overrides)}."] if overrides else []),
              *([f"Conditions: {conditions}"] if conditions else []),
-             "", "## Held-out evaluation (100 fixed test trials, epsilon 0, z from the decoder)", "",
+             "", f"## Held-out evaluation ({config['run']['eval_trials']} fixed trials of the "
+             f"'{config['env']['eval_split']}' split, epsilon 0, z from the decoder)", "",
              "| env steps | trials | wall time (min) | return | success | exploration length | map visits | fraction of optimal |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|"]
     reached = None

@@ -128,10 +128,10 @@ def to_markdown(results: list[dict], meta: dict) -> str:
         f"Date {meta['date']}; machine: {meta['nproc']} CPU cores, python {meta['python']}, "
         f"tensorflow {meta['tensorflow']}; env preset `{meta['env_preset']}`.",
         "",
-        f"**Contended numbers**: other training jobs (a long training benchmark among "
-        f"them) were running on this 2-core machine during the measurement (load average {meta['load_before'][0]:.1f} before, "
-        f"{meta['load_after'][0]:.1f} after), so these are upper bounds on latency and lower "
-        "bounds on throughput; p90 is inflated most.",
+        f"Load average {meta['load_before'][0]:.1f} before the measurement and "
+        f"{meta['load_after'][0]:.1f} after. "
+        + (f"Conditions: {meta['conditions']}" if meta["conditions"] else
+           "No conditions were stated (`--conditions`)."),
         "",
         "Untrained DREAM agents exported with `tf_metarl.export.exporter.export_agent` and "
         "reloaded with `tf.saved_model.load`. Per-step rows: single calls after "
@@ -153,7 +153,8 @@ def to_markdown(results: list[dict], meta: dict) -> str:
         f"Whole-trial evaluation (`tf_metarl.export.evaluation.play_trials`, {EVAL_TRIALS} trials "
         "in one batch, greedy; one signature call per step for all trials; median of "
         f"{meta['eval_repeats']} runs). The batch takes as many calls as its longest episode "
-        "needs, and untrained agents rarely end an episode early (horizon 20 + 20 steps):",
+        "needs, and untrained agents rarely end an episode early "
+        f"(horizon {meta['horizon']} + {meta['horizon']} steps):",
         "",
         "| networks | trials | seconds | trials/s | env steps/trial | env steps/s |",
         "|---|---:|---:|---:|---:|---:|",
@@ -176,6 +177,8 @@ def main():
     parser.add_argument("--calls", type=int, default=2000, help="timed calls per case at N=1")
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--eval_repeats", type=int, default=5)
+    parser.add_argument("--conditions", default="",
+                        help="what else ran on the machine, written into the report")
     args = parser.parse_args()
     if args.calls < 10 or args.warmup < 1 or args.eval_repeats < 1:
         parser.error("expected --calls >= 10, --warmup >= 1, --eval_repeats >= 1")
@@ -190,8 +193,8 @@ def main():
                 python=platform.python_version(), tensorflow=tf.__version__,
                 env_preset=args.env_preset, calls=args.calls, warmup=args.warmup,
                 eval_repeats=args.eval_repeats, load_before=list(load_before),
-                load_after=list(os.getloadavg()),
-                note="measured while another long training benchmark ran on the same 2 cores")
+                load_after=list(os.getloadavg()), conditions=args.conditions,
+                horizon=preset_layout(args.env_preset).horizon)
     markdown = to_markdown(results, meta)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     (RESULTS_DIR / "export_latency.md").write_text(markdown)

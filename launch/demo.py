@@ -21,7 +21,7 @@ from tf_metarl.envs.layout import END_EPISODE, NOOP
 
 _PRESET = flags.DEFINE_enum("env_preset", DEFAULT_PRESET, sorted(PRESETS), "Bus-map preset.")
 _NUM_TRIALS = flags.DEFINE_integer("num_trials", 8, "Trials per policy.", lower_bound=1)
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of the trials and the random policy.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the trials and the random policy.", lower_bound=0)
 _RENDER = flags.DEFINE_bool("render", False, "Print the oracle's execution of the first trial.")
 
 Policy = Callable[[int], np.ndarray]  # step index -> actions [N]

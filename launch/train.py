@@ -4,7 +4,8 @@ Examples:
   python launch/train.py --config_preset=quick
   python launch/train.py --algorithm=dream --config_preset=paper --seed=0 \
       --root_dir=runs/dream_paper_s0
-  python launch/train.py --override=agent.learning_rate=3e-4 --override=run.num_envs=32
+  python launch/train.py --config_preset=quick --override=agent.learning_rate=1e-3 \
+      --override=run.num_envs=32 --root_dir=runs/dream_quick_lr1e-3
 
 A killed run resumes from its last checkpoint when started again with the same flags.
 """

@@ -288,12 +288,12 @@ def test_exported_policy_plans(agent, tmp_path):
     np.testing.assert_array_equal(out["action"], np.argmax(planned, -1))
 
 
-def test_launch_train_with_depth_two_writes_checkpoint_and_csvs(hybrid_launch_runs):
+def test_launch_train_with_depth_one_writes_checkpoint_and_csvs(hybrid_launch_runs):
     """The tiny run (started by conftest.py) finishes and writes its files; its checkpoint
     holds the model and heads (restoring an agent from a checkpoint is checked above)."""
     run = hybrid_launch_runs["planning"]
     assert "held-out return" in run.wait()
     run.check_files(("execute/td_loss", "execute/transition_loss", "execute/reward_loss",
                      "execute/discount_loss", "execute/volume_loss"))
-    assert load_config(str(run.root)).agent.planning_depth == 2
+    assert load_config(str(run.root)).agent.planning_depth == 1
     assert {"transition", "reward_head", "discount_head"} <= run.checkpointed_agent_attributes()

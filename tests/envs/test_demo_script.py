@@ -28,7 +28,8 @@ def test_demo_prints_the_table_and_renders():
 
 
 @pytest.mark.parametrize("flag, message", [("--env_preset=big_map", "should be one of"),
-                                           ("--num_trials=0", "--num_trials=0")])
+                                           ("--num_trials=0", "--num_trials=0"),
+                                           ("--seed=-1", "--seed=-1")])
 def test_demo_bad_flags_give_a_message_not_a_traceback(flag, message):
     result = run_demo(flag)
     assert result.returncode != 0

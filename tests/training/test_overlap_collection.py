@@ -6,8 +6,10 @@ import pathlib
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tf_metarl.config import apply_overrides
 from tf_metarl.training.config import make_config
@@ -21,6 +23,27 @@ def overlapped_config(total_env_steps, *overrides, algorithm="dream"):
                            ["run.overlap_collection=true", f"run.total_env_steps={total_env_steps}",
                             "run.eval_every_trials=8", "run.log_every_trials=8",
                             "run.checkpoint_every_trials=8", *overrides])
+
+
+def every_float_variable(agent):
+    """Every float variable of the agent's Keras layers and its own variables."""
+    found = {}
+
+    def visit(value):
+        if isinstance(value, keras.layers.Layer):
+            found.update((id(v), v) for v in value.weights)
+        elif isinstance(value, (tf.Variable, keras.Variable)):
+            found[id(value)] = value
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                visit(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                visit(item)
+
+    for value in vars(agent).values():
+        visit(value)
+    return [v for v in found.values() if "float" in str(v.dtype)]
 
 
 def weights(agent):
@@ -52,9 +75,12 @@ def test_actor_acts_with_the_weights_from_before_the_updates(tmp_path):
                                        "planning"])
 def test_synced_actor_acts_like_the_learner(algorithm, tmp_path):
     """After the copy, the actor's Q-values and task embeddings equal the learner's, so
-    no variable that acting reads is missed."""
+    no variable that acting reads is missed: every float variable of the learner (target
+    networks included, which the copy leaves out) is moved off its initial value first."""
     runner = Runner(overlapped_config(10_000, algorithm=algorithm), str(tmp_path))
-    for variable in runner.agent.learned_variables():  # move the learner off its init
+    moved = every_float_variable(runner.agent)
+    assert len(moved) > len(runner.agent.learned_variables())  # the targets are among them
+    for variable in moved:
         variable.assign(variable + 0.01 * np.random.default_rng(0).normal(size=variable.shape))
     for target, source in runner._actor_weights:
         target.assign(source)

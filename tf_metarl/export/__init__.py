@@ -5,7 +5,7 @@ Two sides with different dependencies:
 * ``exporter`` (needs the agents and training code): ``export_run(run_dir)`` writes one
   SavedModel with the signatures described in ``format``.
 * ``policy`` and ``evaluation`` (need only TensorFlow, NumPy and ``tf_metarl.envs``):
-  ``load_policy(path)`` and ``evaluate_layouts(policy, layouts, ...)``.
+  ``policy.load_policy(path)`` and ``evaluation.evaluate(policy, layouts, split, num_trials)``.
 
 This package's import does not pull in either side, so readers of exported policies never
 import the agents, networks or training code.

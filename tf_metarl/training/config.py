@@ -107,7 +107,7 @@ def make_config(algorithm: str = "dream", env_preset: str = "distracting_bus_map
                 config_preset: str = "paper") -> TrainConfig:
     """The starting config of ``algorithm`` on ``env_preset`` at size ``config_preset``.
 
-    * ``paper``: the reference hyper-parameters (algorithms.md), 1 M env steps.
+    * ``paper``: the reference hyper-parameters (each agent config's defaults), 1 M env steps.
     * ``quick``: reference networks, a shorter schedule: a demo of a few minutes.
     * ``tiny``: tiny networks and budget, for tests (seconds).
     """
