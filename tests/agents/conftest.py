@@ -12,7 +12,8 @@ from hybrid_helpers import LaunchRun
 # algorithm -> (test module that checks its run, extra overrides)
 HYBRID_RUNS = {
     "shared_representation": ("test_shared_representation.py", ()),
-    "planning": ("test_planning.py", ("agent.planning_depth=1",)  # not the default (2), so the override is seen),
+    # Depth 1 is not the default (2), so the test sees the override take effect.
+    "planning": ("test_planning.py", ("agent.planning_depth=1",)),
 }
 
 
