@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from tf_metarl.losses.masking import masked_mean
+
 
 def squared_distances(predictions, target):
     """||g_t - f||^2 for every prefix. predictions [B, T+1, Z], target [B, Z] -> [B, T+1]."""
@@ -21,9 +23,8 @@ def decoder_loss(predictions, problem_embedding, prefix_mask):
       problem_embedding: [B, Z] f(mu).
       prefix_mask: [B, T+1] 1.0 for prefixes 0..length (the empty one included).
     """
-    d = squared_distances(predictions, tf.stop_gradient(problem_embedding))
-    prefix_mask = tf.cast(prefix_mask, d.dtype)
-    return tf.reduce_sum(d * prefix_mask) / tf.maximum(tf.reduce_sum(prefix_mask), 1.0)
+    return masked_mean(squared_distances(predictions, tf.stop_gradient(problem_embedding)),
+                       prefix_mask)
 
 
 def exploration_rewards(predictions, problem_embedding, step_mask, step_penalty: float):

@@ -13,6 +13,8 @@ from typing import Sequence
 
 import tensorflow as tf
 
+from tf_metarl.losses.masking import masked_mean
+
 
 def transition_nll(logits, next_obs, bounds: Sequence[int]):
     """-log p(next_obs) summed over fields.
@@ -33,9 +35,7 @@ def dynamics_loss(logits, next_obs, mask, bounds: Sequence[int]):
       next_obs: [..., T, F] the observed s_{t+1}.
       mask: [..., T] 1.0 on real transitions, 0.0 on padding.
     """
-    nll = transition_nll(logits, next_obs, bounds)
-    mask = tf.cast(mask, nll.dtype)
-    return tf.reduce_sum(nll * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
+    return masked_mean(transition_nll(logits, next_obs, bounds), mask)
 
 
 def transition_accuracy(logits, next_obs, mask, bounds: Sequence[int]):
@@ -44,5 +44,4 @@ def transition_accuracy(logits, next_obs, mask, bounds: Sequence[int]):
     labels = tf.unstack(tf.cast(next_obs, tf.int32), axis=-1)
     right = tf.reduce_all(tf.stack([tf.argmax(z, axis=-1, output_type=tf.int32) == y
                                     for y, z in zip(labels, per_field)], -1), axis=-1)
-    mask = tf.cast(mask, logits.dtype)
-    return tf.reduce_sum(tf.cast(right, logits.dtype) * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
+    return masked_mean(tf.cast(right, logits.dtype), mask)

@@ -20,15 +20,11 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from tf_metarl.losses.masking import masked_mean
+
 # The disambiguation distance is sqrt(max(||d||^2, eps)): without the floor, the gradient
 # of the norm at d = 0 (two identical embeddings) is 0 * inf = NaN. CRAR uses 1e-6 too.
 DISTANCE_EPSILON = 1e-6
-
-
-def masked_mean(values, mask):
-    """sum(values * mask) / max(sum(mask), 1). values and mask broadcast together."""
-    mask = tf.cast(mask, values.dtype)
-    return tf.reduce_sum(values * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
 
 
 def transition_loss(predicted_next, next_embedding, mask):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from tf_metarl.losses.masking import masked_mean
+
 
 def double_dqn_targets(q_online_tp1, q_target_tp1, r_t, terminal_t, discount: float):
     """One-step double-DQN targets.
@@ -44,12 +46,10 @@ def sequence_td_loss(q_t, a_t, target_t, mask_t, huber_delta: float | None = 1.0
         abs_td = tf.abs(td)
         quadratic = tf.minimum(abs_td, huber_delta)
         per_step = 0.5 * tf.square(quadratic) + huber_delta * (abs_td - quadratic)
-    mask_t = tf.cast(mask_t, per_step.dtype)
-    count = tf.maximum(tf.reduce_sum(mask_t), 1.0)
-    loss = tf.reduce_sum(per_step * mask_t) / count
+    loss = masked_mean(per_step, mask_t)
     metrics = {
         "td_loss": loss,
-        "q_mean": tf.reduce_sum(q_taken * mask_t) / count,
-        "td_abs_mean": tf.reduce_sum(tf.abs(td) * mask_t) / count,
+        "q_mean": masked_mean(q_taken, mask_t),
+        "td_abs_mean": masked_mean(tf.abs(td), mask_t),
     }
     return loss, metrics

@@ -250,10 +250,14 @@ class DreamAgent(tf.Module):
                 else self._train_execute if execute else self._train_explore)
         return step(_to_tensors(batch))
 
-    def execution_td_loss(self, batch, z):
-        """Double-DQN loss of the execution Q-network conditioned on z [B, Z]."""
+    def execution_td_loss(self, batch, z, q=None):
+        """Double-DQN loss of the execution Q-network conditioned on z [B, Z].
+
+        ``q``: the online Q-values [B, T+1, A], when the caller has them already (hybrid 2
+        computes them from state embeddings it shares with its model)."""
         step_mask, terminal, _ = step_masks(batch["length"], batch["actions"].shape[1])
-        q = self.execute_q(batch["obs"], batch["goal"], z)  # [B, T+1, A]
+        if q is None:
+            q = self.execute_q(batch["obs"], batch["goal"], z)  # [B, T+1, A]
         q_target = self.execute_q_target(batch["obs"], batch["goal"], tf.stop_gradient(z))
         target = losses.double_dqn_targets(q[:, 1:], q_target[:, 1:], batch["rewards"],
                                            terminal, self.config.discount)
@@ -305,15 +309,27 @@ class DreamAgent(tf.Module):
 
         Returns (loss, metrics, decoder predictions [B, T+1, Z] and f [B, Z] on the
         batch's exploration episodes)."""
-        c = self.config
         f, z = self._noisy_problem_embedding(batch["problem_id"])
         td, metrics = self.execution_td_loss(batch, z)
-        bottleneck = c.bottleneck_weight * losses.bottleneck_penalty(f, c.bottleneck_norm_floor)
-        decoder, predictions, f_explore = self.decoder_objective(batch)
-        loss = td + bottleneck + decoder
-        metrics.update(decoder_loss=decoder, bottleneck_penalty=bottleneck,
-                       bottleneck_kl=losses.bottleneck_kl(f, c.bottleneck_noise), loss=loss)
+        terms, predictions, f_explore = self.task_embedding_terms(batch, f)
+        loss = td + terms["bottleneck_penalty"] + terms["decoder_loss"]
+        metrics.update(terms, loss=loss)
         return loss, metrics, predictions, f_explore
+
+    def task_embedding_terms(self, batch, f):
+        """DREAM's loss terms besides the TD loss, which every hybrid keeps: the
+        information-bottleneck penalty on f(mu) [B, Z] and the decoder loss.
+
+        Returns (terms: the two weighted losses and the bottleneck KL, a metric; decoder
+        predictions [B, T+1, Z]; f [B, Z] on the batch's exploration episodes)."""
+        c = self.config
+        decoder, predictions, f_explore = self.decoder_objective(batch)
+        terms = {
+            "bottleneck_penalty": c.bottleneck_weight * losses.bottleneck_penalty(f, c.bottleneck_norm_floor),
+            "decoder_loss": decoder,
+            "bottleneck_kl": losses.bottleneck_kl(f, c.bottleneck_noise),
+        }
+        return terms, predictions, f_explore
 
     def _explore_update(self, batch, predictions, f):
         """Double DQN of the exploration Q-network on relabelled decoder-gain rewards.
@@ -334,14 +350,13 @@ class DreamAgent(tf.Module):
                                                     step_mask, self._huber_delta)
         apply_gradients(self.explore_optimizer, tape, loss, self.explore_variables(), metrics)
         self._count_update(self.explore_updates, self.explore_q, self.explore_q_target)
-        metrics["reward_mean"] = tf.reduce_sum(rewards) / tf.maximum(tf.reduce_sum(step_mask), 1.0)
+        metrics["reward_mean"] = losses.masked_mean(rewards, step_mask)
         return {f"explore/{k}": v for k, v in metrics.items()}
 
     def _count_update(self, counter, online, target):
         """Counts an update; every ``target_update_period`` updates the target copies online."""
         def sync():
-            for s, t in zip(online.variables, target.variables):
-                t.assign(s)
+            copy_weights(online, target)
             return tf.constant(True)
 
         counter.assign_add(1)

@@ -168,16 +168,14 @@ class GradientEmbedderAgent(DreamAgent):
         if c.embedder_mode == "concat":
             z = tf.concat([z, h], axis=-1)
         td, metrics = self.execution_td_loss(batch, z)
-        bottleneck = c.bottleneck_weight * losses.bottleneck_penalty(f, c.bottleneck_norm_floor)
-        decoder, predictions, f_explore = self.decoder_objective(batch)
+        terms, predictions, f_explore = self.task_embedding_terms(batch, f)
         # The decoder's objective for h_phi: every trial has one "prefix", the whole episode.
         embedder = losses.decoder_loss(h[:, None], f, tf.ones_like(h[:, :1]))
         dynamics = tf.reduce_mean(meta["meta_loss"])
-        loss = (td + bottleneck + decoder + c.dynamics_loss_weight * dynamics
-                + c.embedder_loss_weight * embedder)
+        loss = (td + terms["bottleneck_penalty"] + terms["decoder_loss"]
+                + c.dynamics_loss_weight * dynamics + c.embedder_loss_weight * embedder)
         metrics.update(
-            decoder_loss=decoder, bottleneck_penalty=bottleneck,
-            bottleneck_kl=losses.bottleneck_kl(f, c.bottleneck_noise),
+            terms,
             dynamics_loss_pre=tf.reduce_mean(meta["pre"]),
             dynamics_loss_post=tf.reduce_mean(meta["post"]),
             dynamics_meta_loss=dynamics,

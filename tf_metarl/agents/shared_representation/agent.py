@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tf_metarl import losses
 from tf_metarl.agents.dream.agent import DreamAgent, step_masks
 from tf_metarl.agents.shared_representation.config import SharedRepresentationConfig
 from tf_metarl.losses import representation
@@ -81,30 +80,17 @@ class SharedRepresentationAgent(DreamAgent):
     # ---- learning ---------------------------------------------------------------------------
     def _execute_loss(self, batch):
         """DREAM's execution loss, with e(obs) computed once for the TD and model losses."""
-        c = self.config
         f, z = self._noisy_problem_embedding(batch["problem_id"])
         e = self.execute_q.encode(batch["obs"])  # [B, T+1, D]
-        td, metrics = self.execution_td_loss_from_embeddings(batch, e, z)
-        bottleneck = c.bottleneck_weight * losses.bottleneck_penalty(f, c.bottleneck_norm_floor)
-        decoder, predictions, f_explore = self.decoder_objective(batch)
+        td, metrics = self.execution_td_loss(
+            batch, z, q=self.execute_q.q_from_embeddings(e, batch["goal"], z))
+        terms, predictions, f_explore = self.task_embedding_terms(batch, f)
         model_terms = self.model_losses(batch, e, z)
         model = tf.add_n([weight * value for weight, value in model_terms.values()])
-        loss = td + bottleneck + decoder + model
-        metrics.update(decoder_loss=decoder, bottleneck_penalty=bottleneck,
-                       bottleneck_kl=losses.bottleneck_kl(f, c.bottleneck_noise),
-                       model_loss=model, loss=loss,
+        loss = td + terms["bottleneck_penalty"] + terms["decoder_loss"] + model
+        metrics.update(terms, model_loss=model, loss=loss,
                        **{name: value for name, (_, value) in model_terms.items()})
         return loss, metrics, predictions, f_explore
-
-    def execution_td_loss_from_embeddings(self, batch, e, z):
-        """DREAM's double-DQN loss, reading the online Q from precomputed e(obs) [B, T+1, D]."""
-        step_mask, terminal, _ = step_masks(batch["length"], batch["actions"].shape[1])
-        q = self.execute_q.q_from_embeddings(e, batch["goal"], z)  # [B, T+1, A]
-        q_target = self.execute_q_target(batch["obs"], batch["goal"], tf.stop_gradient(z))
-        target = losses.double_dqn_targets(q[:, 1:], q_target[:, 1:], batch["rewards"],
-                                           terminal, self.config.discount)
-        return losses.sequence_td_loss(q[:, :-1], batch["actions"], target, step_mask,
-                                       self._huber_delta)
 
     def model_losses(self, batch, e, z):
         """The model and representation terms: name -> (weight, unweighted loss).
