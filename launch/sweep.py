@@ -20,12 +20,13 @@ import sys
 from absl import app, flags
 
 from tf_metarl.experiments import sweep
+from tf_metarl.training.config import CONFIG_PRESETS
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("algorithms", ["dream"], "Algorithms to train (see launch/train.py --algorithm).")
 flags.DEFINE_list("env_presets", ["distracting_bus_map"], "Env presets to train on.")
 flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds; each combination runs once per seed.")
-flags.DEFINE_enum("config_preset", "paper", ["tiny", "quick", "paper"], "Config preset of every run.")
+flags.DEFINE_enum("config_preset", "paper", list(CONFIG_PRESETS), "Config preset of every run.")
 flags.DEFINE_multi_string("override", [], "Override applied to every run (key.path=value).")
 flags.DEFINE_multi_string("grid", [], "A grid axis key.path=v1,v2 (use ';' between values of "
                           "list-valued fields); variants are all combinations of the axes.")
@@ -35,7 +36,7 @@ flags.DEFINE_enum("mode", "ray", ["ray", "sequential"], "Run on Ray (local insta
 flags.DEFINE_string("ray_address", None, "Address of an existing Ray cluster (default: start a "
                     "local instance sized to this machine's cores).")
 flags.DEFINE_float("cpus_per_run", 1.0, "CPUs Ray reserves for each run.", lower_bound=0.01)
-flags.DEFINE_boolean("dry_run", False, "Print the runs and their status, run nothing.")
+flags.DEFINE_boolean("dry_run", False, "Print the runs and their status; run and write nothing.")
 
 
 def main(argv):
@@ -66,7 +67,8 @@ def main(argv):
 
     root = FLAGS.root_dir
     summary_path = os.path.join(root, "summary.csv")
-    sweep.write_spec(specs, root, FLAGS.config_preset, FLAGS.override)
+    if not FLAGS.dry_run:  # a dry run leaves the sweep folder as it is
+        sweep.write_spec(specs, root, FLAGS.config_preset, FLAGS.override)
     todo = sweep.unfinished(specs, root)
     print(f"{len(specs)} runs in {root}, {len(todo)} to run", flush=True)
     codes = {}
@@ -91,7 +93,8 @@ def main(argv):
         except sweep.SweepError as e:
             sys.exit(f"error: {e}")
     rows = sweep.summarize(specs, root, codes)
-    sweep.write_summary(rows, summary_path)
+    if not FLAGS.dry_run:
+        sweep.write_summary(rows, summary_path)
     print(sweep.format_summary(rows))
     failed = [r for r in rows if r["status"] == sweep.FAILED]
     if failed:

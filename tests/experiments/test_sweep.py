@@ -74,3 +74,12 @@ def test_bad_sweep_flags(tmp_path):
     result = subprocess.run([sys.executable, str(SWEEP), "--override=agent.lr=1", f"--root_dir={tmp_path}"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode != 0 and "unknown config key 'agent.lr'" in result.stderr
+
+
+def test_dry_run_lists_runs_and_writes_nothing(tmp_path):
+    root = tmp_path / "sweep"
+    result = subprocess.run(sweep_command(root, "--dry_run"), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "4 runs in" in result.stdout and "4 to run" in result.stdout
+    assert result.stdout.count("pending") == 4
+    assert not root.exists()

@@ -41,7 +41,9 @@ def test_cut_batches_give_the_losses_of_full_length_batches(tmp_path, algorithm)
     runner = filled_runner(tmp_path, algorithm, bucket=1)
     full = runner._sample(execute=True)  # bucket 1 cuts to the longest episode exactly
     horizon = runner.layout.horizon
-    # The same episodes padded back to the horizon (padding as the replay stores it: zeros).
+    # The same episodes padded back to the horizon, with zeros: the losses mask padding
+    # out, so its values (the replay repeats the last observation and pads NOOPs) must not
+    # matter.
     padded = {}
     for key, value in full.items():
         target = horizon + 1 if key.endswith("obs") else horizon

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 
+def first_line(error: Exception) -> str:
+    """The first line of an underlying error's message (TensorFlow's run to pages)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 class ExportError(ValueError):
     """Base class: a policy could not be exported, loaded or evaluated."""
 

@@ -33,7 +33,7 @@ import tensorflow as tf
 
 from tf_metarl.envs.layout import NOOP
 from tf_metarl.export import format as fmt
-from tf_metarl.export.errors import ExportError, RunDirError
+from tf_metarl.export.errors import ExportError, RunDirError, first_line
 from tf_metarl.export.paths import check_run_dir
 
 STATE_NAMES = ("h", "c")
@@ -222,8 +222,7 @@ def export_agent(agent, layout, output_dir: str, metadata: dict[str, Any],
         try:
             tf.saved_model.save(module, staging, signatures=signatures)
         except (ValueError, AssertionError) as e:  # e.g. an untracked resource in a signature
-            first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise ExportError(f"could not save the policy SavedModel: {first_line}") from e
+            raise ExportError(f"could not save the policy SavedModel: {first_line(e)}") from e
         finally:
             shutil.rmtree(asset_dir, ignore_errors=True)
         if os.path.exists(output_dir):
@@ -340,9 +339,8 @@ def export_run(run_dir: str, output_dir: str | None = None, checkpoint: str | No
         status = tf.train.Checkpoint(agent=agent).restore(path).expect_partial()
         status.assert_existing_objects_matched()
     except (AssertionError, ValueError, tf.errors.OpError) as e:
-        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise RunDirError(f"checkpoint {path!r} does not match the agent of {run_dir!r}: "
-                          f"{first_line}") from None
+                          f"{first_line(e)}") from None
 
     progress = training_progress(run_dir, path)
     metadata = {

@@ -15,14 +15,9 @@ import tensorflow as tf
 from tf_metarl.envs.layout import BusMapLayout
 from tf_metarl.export import format as fmt
 from tf_metarl.export import metadata as metadata_lib
-from tf_metarl.export.errors import NotAPolicyError, NotASavedModelError
+from tf_metarl.export.errors import NotAPolicyError, NotASavedModelError, first_line
 from tf_metarl.export.metadata import parse_metadata, read_metadata_file
 from tf_metarl.export.paths import check_saved_model_path
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _read_metadata(path: str, loaded) -> dict[str, Any]:
@@ -121,7 +116,7 @@ def load_policy(path: str) -> ExportedPolicy:
     try:
         loaded = tf.saved_model.load(path)
     except Exception as e:  # noqa: BLE001 -- any failure here means an unreadable model
-        raise NotASavedModelError(f"cannot load the SavedModel at {path!r}: {_first_line(e)}") from None
+        raise NotASavedModelError(f"cannot load the SavedModel at {path!r}: {first_line(e)}") from None
     missing = [name for name in fmt.POLICY_SIGNATURES if name not in loaded.signatures]
     if missing:
         raise NotAPolicyError(
