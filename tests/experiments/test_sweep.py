@@ -27,6 +27,8 @@ def test_grid_expansion_and_variant_names():
     assert len(specs) == 4
     assert {s.variant for s in specs} == {"agent.learning_rate=1e-4", "agent.learning_rate=3e-4"}
     assert specs[0].run_dir("r").endswith(os.path.join("dream", "map", "agent.learning_rate=1e-4", "seed0"))
+    assert sweep.parse_grid(["agent.q_hidden=64,64;128,128"]) == {"agent.q_hidden": ["64,64", "128,128"]}
+    assert sweep.parse_grid(["agent.q_hidden=64,32;"]) == {"agent.q_hidden": ["64,32"]}
     with pytest.raises(sweep.SweepError, match="expected key.path=value1,value2"):
         sweep.parse_grid(["agent.learning_rate"])
 

@@ -61,7 +61,11 @@ class RunSpec:
 
 
 def parse_grid(items: Iterable[str]) -> dict[str, list[str]]:
-    """``["agent.learning_rate=1e-4,3e-4"]`` -> {"agent.learning_rate": ["1e-4", "3e-4"]}."""
+    """``["agent.learning_rate=1e-4,3e-4"]`` -> {"agent.learning_rate": ["1e-4", "3e-4"]}.
+
+    Values of list-valued fields are separated by ';' (``agent.q_hidden=64,64;128,128``);
+    a single list value ends with one (``agent.q_hidden=64,32;``), since without any ';'
+    the commas separate values."""
     grid: dict[str, list[str]] = {}
     for item in items:
         if "=" not in item:
