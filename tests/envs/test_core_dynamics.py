@@ -225,8 +225,9 @@ def test_step_rejects_actions_out_of_range_or_of_the_wrong_shape():
     num_actions = LAYOUT.num_actions
     with pytest.raises(ValueError, match=f"action {num_actions} is out of range: expected 0 <= action < {num_actions}"):
         env.step(np.array([UP, num_actions]))
-    with pytest.raises(ValueError, match="action -1 is out of range"):
-        env.step(np.array([-1, UP]))
+    for dtype in (np.int64, np.int32, np.int8):
+        with pytest.raises(ValueError, match="action -1 is out of range"):
+            env.step(np.array([-1, UP], dtype=dtype))
     with pytest.raises(ValueError, match=r"shape \(3,\).*expected 2 integer actions"):
         env.step(np.array([UP, UP, UP]))
     with pytest.raises(ValueError, match="dtype float"):

@@ -216,12 +216,13 @@ class BatchedBusMap:
         """
         actions = np.asarray(actions)
         num_actions = self.layout.num_actions
-        if actions.shape != (self.num_envs,) or not np.issubdtype(actions.dtype, np.integer):
+        if actions.shape != (self.num_envs,) or actions.dtype.kind not in "iu":
             raise ValueError(f"actions of shape {actions.shape} and dtype {actions.dtype}: "
                              f"expected {self.num_envs} integer actions")
-        # An out-of-range action would index another state's row of the flat table.
-        bad = actions[(actions < 0) | (actions >= num_actions)]
-        if bad.size:
+        # An out-of-range action would index another state's row of the flat table. Viewed
+        # as unsigned, a negative action is huge, so one reduction checks both bounds.
+        if actions.view(f"u{actions.itemsize}").max() >= num_actions:
+            bad = actions[(actions < 0) | (actions >= num_actions)]
             raise ValueError(f"action {int(bad[0])} is out of range: expected 0 <= action < {num_actions}")
         was_done = self.done
         actions = np.where(was_done, NOOP, actions)  # finished trials stand still
