@@ -128,9 +128,11 @@ def to_markdown(rows: list[Row], meta: dict) -> str:
     lines = [
         "# Environment throughput",
         "",
-        f"Date {meta['date']}; machine: {meta['nproc']} CPU cores (nproc, shared with other "
-        f"jobs), python {meta['python']}, numpy {meta['numpy']}, gymnasium {meta['gymnasium']}; "
-        f"preset `{meta['preset']}`, uniformly random pre-generated actions.",
+        f"Date {meta['date']}; machine: {meta['nproc']} CPU cores (nproc), load average "
+        f"{meta['load_before']:.1f} at the start of the last run; python {meta['python']}, numpy "
+        f"{meta['numpy']}, gymnasium {meta['gymnasium']}; preset `{meta['preset']}`, uniformly "
+        "random pre-generated actions.",
+        f"Conditions: {meta['conditions'] or 'not stated (--conditions)'}.",
         "",
         f"Numbers are best-of-runs: the best of {meta['runs']} run(s) of "
         f"`benchmarks/env_throughput.py`, each timing every configuration {meta['repeats']} "
@@ -154,12 +156,15 @@ def main():
     parser.add_argument("--preset", default="distracting_bus_map")
     parser.add_argument("--seconds", type=float, default=1.0, help="time per measurement")
     parser.add_argument("--repeats", type=int, default=3, help="measurements per configuration")
+    parser.add_argument("--conditions", default="",
+                        help="what else ran on the machine, written into the report")
     parser.add_argument("--merge", action="store_true",
                         help="keep the best of this run and the existing results file")
     args = parser.parse_args()
     if args.seconds <= 0 or args.repeats < 1:
         parser.error(f"--seconds={args.seconds} and --repeats={args.repeats}: expected > 0 and >= 1")
 
+    load_before = os.getloadavg()[0]
     rows = measure(args.preset, args.seconds, args.repeats)
     json_path = RESULTS_DIR / "env_throughput.json"
     runs = 1
@@ -168,7 +173,8 @@ def main():
     meta = dict(date=datetime.date.today().isoformat(), nproc=len(os.sched_getaffinity(0)),
                 python=platform.python_version(), numpy=np.__version__,
                 gymnasium=gym.__version__, preset=args.preset, seconds=args.seconds,
-                repeats=args.repeats, runs=runs)
+                repeats=args.repeats, runs=runs, load_before=load_before,
+                conditions=args.conditions)
     markdown = to_markdown(rows, meta)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     (RESULTS_DIR / "env_throughput.md").write_text(markdown)
