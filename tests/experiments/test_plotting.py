@@ -14,10 +14,10 @@ from tf_metarl.experiments import plotting, results
 PLOT = pathlib.Path(__file__).resolve().parents[2] / "launch" / "plot.py"
 
 
-def write_run(folder, algorithm, seed, returns, losses=None):
+def write_run(folder, algorithm, seed, returns, losses=None, run=(), agent=()):
     folder.mkdir(parents=True)
     config = {"algorithm": algorithm, "env": {"preset": "distracting_bus_map"},
-              "run": {"seed": seed, "total_env_steps": 300}, "agent": {}}
+              "run": {"seed": seed, "total_env_steps": 300, **dict(run)}, "agent": dict(agent)}
     (folder / "config.json").write_text(json.dumps(config))
     with open(folder / "eval.csv", "w", newline="") as f:
         writer = csv.writer(f)
@@ -69,6 +69,15 @@ def test_runs_are_grouped_by_algorithm(sweep_root):
     groups = plotting.group_runs(runs)
     assert sorted(len(v) for v in groups.values()) == [1, 2]
     assert {k[0] for k in groups} == {"dream", "planning"}
+
+
+def test_runs_differing_only_in_bookkeeping_share_a_group(tmp_path):
+    write_run(tmp_path / "a", "dream", 0, [0.0, 0.5], run={"progress_bar": True, "log_every_trials": 500})
+    write_run(tmp_path / "b", "dream", 1, [0.0, 0.6], run={"progress_bar": False, "log_every_trials": 100})
+    write_run(tmp_path / "c", "dream", 2, [0.0, 0.7], agent={"learning_rate": 3e-4})
+    write_run(tmp_path / "d", "dream", 3, [0.0, 0.7], run={"num_envs": 32})
+    groups = plotting.group_runs(plotting.find_runs([str(tmp_path)]))
+    assert sorted(sorted(run.seed for run in members) for members in groups.values()) == [[0, 1], [2], [3]]
 
 
 def test_plot_script_writes_png_and_svg(sweep_root, tmp_path):

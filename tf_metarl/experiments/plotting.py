@@ -15,6 +15,8 @@ from typing import Sequence
 
 import numpy as np
 
+from tf_metarl.training.config import BOOKKEEPING_RUN_FIELDS
+
 # Figure name -> (CSV file, column(s) tried in order, y label).
 FIGURES = {
     "meta_test_return": ("eval.csv", ("eval_return",), "held-out (meta-test) return"),
@@ -37,7 +39,9 @@ class Run:
     variant: str
     seed: int
     tables: dict[str, dict[str, np.ndarray]]  # file name -> column -> values
-    config_key: str = ""  # the config without its seed: runs that differ only by seed share it
+    # The config without its seed and bookkeeping fields: runs that repeat one experiment
+    # with other seeds share it.
+    config_key: str = ""
 
     @property
     def group(self) -> tuple[str, str, str, str]:
@@ -81,8 +85,9 @@ def find_runs(roots: Sequence[str]) -> list[Run]:
             tables = {name: _read_table(os.path.join(dirpath, name)) for name in ("eval.csv", "train.csv")}
             if not any(tables.values()):
                 continue
-            seed = int(config["run"]["seed"])
-            config["run"].pop("seed")
+            seed = int(config["run"].pop("seed"))
+            for field in BOOKKEEPING_RUN_FIELDS:
+                config["run"].pop(field, None)
             runs.append(Run(path=dirpath, algorithm=config["algorithm"],
                             env_preset=config["env"]["preset"], variant=_variant_of(dirpath, root),
                             seed=seed, tables=tables, config_key=json.dumps(config, sort_keys=True)))

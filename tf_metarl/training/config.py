@@ -44,6 +44,12 @@ class EnvConfig:
         return preset_layout(self.preset)
 
 
+# Run fields that change how a run is shown, logged or stored, not what it learns: runs
+# that differ only in these and their seed repeat one experiment.
+BOOKKEEPING_RUN_FIELDS = ("progress_bar", "log_every_trials", "checkpoint_every_trials",
+                          "max_checkpoints")
+
+
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
     """The training loop: budget, evaluation, logging and checkpoints."""
