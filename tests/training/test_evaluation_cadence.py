@@ -8,7 +8,9 @@ from tf_metarl.training.config import make_config
 from tf_metarl.training.runner import Runner
 
 
-@pytest.mark.parametrize("algorithm", ["dream", "planning"])
+# Planning covers DREAM too: its evaluation_mode (planning at test time) wraps DREAM's
+# (which keeps the noise stream), so either one failing to restore state fails this.
+@pytest.mark.parametrize("algorithm", ["planning"])
 def test_evaluating_more_often_leaves_training_unchanged(algorithm, tmp_path, read_rows):
     def train(name, eval_every_trials):
         config = apply_overrides(make_config(algorithm, "small_map", "tiny"),
