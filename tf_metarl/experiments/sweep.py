@@ -109,6 +109,7 @@ def _run_command(command: list[str], log_path: str) -> int:
 
 
 def unfinished(specs: Sequence[RunSpec], root: str) -> list[RunSpec]:
+    """The runs of ``specs`` whose folder under ``root`` holds no finished run."""
     return [s for s in specs if run_status(s.run_dir(root)) != FINISHED]
 
 

@@ -65,18 +65,18 @@ def drop_events_after(log_dir: str, step: int) -> None:
             continue
         path = os.path.join(log_dir, name)
         records, cut = _read_records(path)
-        events = [tf.compat.v1.Event.FromString(record) for record in records]
-        kept = [record for record, event in zip(records, events)
+        kept = [(record, event) for record, event in
+                ((r, tf.compat.v1.Event.FromString(r)) for r in records)
                 if not (event.HasField("summary") and event.step > step)]
         if len(kept) == len(records) and not cut:
             continue
-        if not any(event.HasField("summary") and event.step <= step for event in events):
+        if not any(event.HasField("summary") for _, event in kept):
             os.remove(path)
             continue
         # The temporary name lacks "tfevents", so TensorBoard never reads a half-written copy.
         tmp = os.path.join(log_dir, "rewriting.tmp")
         with tf.io.TFRecordWriter(tmp) as writer:
-            for record in kept:
+            for record, _ in kept:
                 writer.write(record)
         os.replace(tmp, path)
 
