@@ -15,6 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
+from tf_metarl.statistics import ci95_half_width
 from tf_metarl.training.config import BOOKKEEPING_RUN_FIELDS
 
 # Figure name -> (CSV file, column(s) tried in order, y label).
@@ -107,7 +108,7 @@ def mean_and_band(curves: Sequence[tuple[np.ndarray, np.ndarray]], band: str = "
     """Averages (x, y) curves on a shared x grid (up to the shortest curve's end).
 
     Returns (grid, mean, low, high); the band is one standard deviation or a 95%
-    confidence interval of the mean (normal approximation), zero width for one curve.
+    confidence interval of the mean (Student's t), zero width for one curve.
     """
     if band not in ("std", "ci95"):
         raise ValueError(f"band={band!r}: expected 'std' or 'ci95'")
@@ -123,7 +124,7 @@ def mean_and_band(curves: Sequence[tuple[np.ndarray, np.ndarray]], band: str = "
         return grid, mean, mean, mean
     spread = ys.std(axis=0, ddof=1)
     if band == "ci95":
-        spread = 1.96 * spread / np.sqrt(len(curves))
+        spread = ci95_half_width(spread, len(curves))
     return grid, mean, mean - spread, mean + spread
 
 

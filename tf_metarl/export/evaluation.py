@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-import math
 import os
 from typing import Any, Sequence
 
@@ -26,9 +25,7 @@ from tf_metarl.envs.episodes import run_episode
 from tf_metarl.envs.layout import BusMapLayout
 from tf_metarl.export.metadata import select_layouts
 from tf_metarl.export.policy import ExportedPolicy
-
-# Two-sided 95% normal quantile; with >= 30 trials per layout the t quantile is within 4%.
-_Z95 = 1.959964
+from tf_metarl.statistics import ci95_half_width
 
 
 @dataclasses.dataclass
@@ -116,12 +113,12 @@ def sample_layout_trials(layout: BusMapLayout, split: str, num_trials: int, seed
 def summarize(name: str, returns: np.ndarray, success: np.ndarray, explore_length: np.ndarray,
               execute_length: np.ndarray, optimal: np.ndarray,
               no_information: float | None = None) -> dict[str, Any]:
-    """Mean return with a 95% confidence interval (normal approximation), success rate,
+    """Mean return with a 95% confidence interval (Student's t), success rate,
     lengths and the fraction of the oracle's optimum (mean return / mean optimal return)."""
     n = len(returns)
     mean = float(np.mean(returns))
     std = float(np.std(returns, ddof=1)) if n > 1 else 0.0
-    half = _Z95 * std / math.sqrt(n) if n > 1 else float("nan")
+    half = ci95_half_width(std, n)
     optimal_mean = float(np.mean(optimal))
     out = {
         "layout": name, "trials": n, "mean_return": mean, "return_std": std,
@@ -169,7 +166,7 @@ def evaluate(policy: ExportedPolicy, layouts: Sequence[BusMapLayout], split: str
                    "training_trials": m.get("training_trials"),
                    "last_eval_return": m.get("last_eval_return")},
         "split": split, "num_trials": num_trials, "seed": seed,
-        "confidence_interval": "95%, normal approximation: mean +- 1.96 * std / sqrt(n)",
+        "confidence_interval": "95%: mean +- t(0.975, n - 1) * std / sqrt(n)",
         "layouts": [dict(summarize_results(r), layout_spec=r.layout.to_dict(), trials_detail=r.records())
                     for r in all_results],
         "overall": summarize_overall(all_results),
