@@ -48,13 +48,34 @@ def test_optimal_actions_earn_optimal_return_in_the_core(preset):
 def test_known_buses_return_worked_case():
     # Problem 0 of distracting_bus_map pairs colored bus k with corner destination
     # (0,1) (0,7) (8,1) (8,7), one step from goals 0 (0,0), 1 (0,8), 3 (8,0), 2 (8,8).
+    # Colored stops are one step from the start and two from each other.
     layout = preset_layout("distracting_bus_map")
-    assert known_buses_return(layout, 0, 0, []) == pytest.approx(0.3)
-    assert known_buses_return(layout, 0, 0, [0]) == pytest.approx(0.8)
-    assert known_buses_return(layout, 0, 0, [1, 2, 3]) == pytest.approx(0.3)
+    assert known_buses_return(layout, 0, 0, []) == pytest.approx(0.3)  # walk 8 steps
+    assert known_buses_return(layout, 0, 0, [0]) == pytest.approx(0.8)  # step, ride, step
     assert known_buses_return(layout, 0, 2, [3]) == pytest.approx(0.8)
-    # Knowing buses 0..k-1: k of the 4 goals earn 0.8 and the rest walk for 0.3, so the
-    # mean over goals is 0.3 + 0.5 * k / 4 = 0.3, 0.425, 0.55, 0.675, 0.8.
-    for k, expected in enumerate([0.3, 0.425, 0.55, 0.675, 0.8]):
+    # Three known: the fourth follows.
+    assert known_buses_return(layout, 0, 0, [1, 2, 3]) == pytest.approx(0.8)
+    # Two unknown buses, one of them right: try one (3 steps, 0.8) or ride back and try
+    # the other (7 steps, 0.4): 0.6 on average, better than walking (0.3).
+    assert known_buses_return(layout, 0, 2, [0, 1]) == pytest.approx(0.6)
+    # Three unknown: 0.8, 0.4 or (third try, 11 steps) 0.0, each with probability 1/3.
+    assert known_buses_return(layout, 0, 1, [0]) == pytest.approx(0.4)
+    # Four unknown: gambling averages (0.8 + 0.4 + 0.0 - 0.4) / 4 = 0.2, so walk.
+    # The mean over goals is environment.md's 0.3/0.5/0.7/0.8/0.8.
+    for k, expected in enumerate([0.3, 0.5, 0.7, 0.8, 0.8]):
         mean = np.mean([known_buses_return(layout, 0, g, range(k)) for g in range(4)])
         assert mean == pytest.approx(expected)
+
+
+def test_known_buses_return_counts_episodes_ended_on_a_wrong_corner():
+    # small_map: buses lead straight to the corners and any corner ends the episode.
+    # One known bus, goal elsewhere: a ride to one of 3 unknown buses is 1/3 * 0.7 +
+    # 2/3 * (-0.6) < 0 (two steps, then ended on a wrong corner), so walk: 0.1.
+    layout = preset_layout("small_map")
+    buses = [b for b in layout.buses(0) if b[2]]
+    goal_of_bus_0 = layout.goals.index(buses[0][1])
+    other_goal = (goal_of_bus_0 + 1) % 4
+    assert known_buses_return(layout, 0, goal_of_bus_0, [0]) == pytest.approx(0.7)
+    assert known_buses_return(layout, 0, other_goal, [0]) == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="known colored bus 4"):
+        known_buses_return(layout, 0, 0, [4])
