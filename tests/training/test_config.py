@@ -37,6 +37,8 @@ def test_bad_overrides_name_the_problem(override, message):
     ("agent.train_conditioning=both", "agent.train_conditioning='both'"),
     ("env.preset=huge", "env.preset='huge'"),
     ("agent.epsilon_end=-0.1", "agent.epsilon_end=-0.1"),
+    # tiny: capacity 300; the exploration learner would wait for 301 episodes forever.
+    ("agent.explore_learning_starts=301", "agent.explore_learning_starts=301 exceeds agent.replay_capacity=300"),
 ])
 def test_validation_rejects_out_of_range_values(override, message):
     config = apply_overrides(make_config("dream", "map", "tiny"), [override])

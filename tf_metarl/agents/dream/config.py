@@ -72,6 +72,10 @@ class DreamConfig:
         for name in ("execute_learning_starts", "explore_learning_starts"):
             value = getattr(self, name)
             check(isinstance(value, int) and value >= 0, f"agent.{name}={value!r}: expected an integer >= 0")
+            # Replay never holds more than its capacity, so a larger threshold never trains.
+            check(value <= self.replay_capacity,
+                  f"agent.{name}={value!r} exceeds agent.replay_capacity={self.replay_capacity!r}: "
+                  f"that learner would never start updating")
         check(self.learning_rate > 0, f"agent.learning_rate={self.learning_rate!r}: expected > 0")
         check(self.grad_clip_norm > 0, f"agent.grad_clip_norm={self.grad_clip_norm!r}: expected > 0")
         check(0 <= self.discount <= 1, f"agent.discount={self.discount!r}: expected 0 <= discount <= 1")
