@@ -146,3 +146,14 @@ def test_json_layout_errors_name_the_file_entry(tmp_path):
     path.write_text(json.dumps([{"preset": "map"}, {"preset": "map", "start": [4, 5]}]))
     with pytest.raises(LayoutError, match=r"bad\[1\].*start \(4, 5\) lies on a bus cell"):
         load_layouts(path)
+
+
+def test_json_layout_lists_must_hold_layouts_and_problem_id_lists(tmp_path):
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps({"layouts": []}))
+    with pytest.raises(LayoutError, match="empty.json.*holds no layouts"):
+        load_layouts(empty)
+    scalar_ids = tmp_path / "ids.json"
+    scalar_ids.write_text(json.dumps({"preset": "small_map", "problem_ids": 5}))
+    with pytest.raises(LayoutError, match="problem_ids=5, expected a list of integer problem ids"):
+        load_layouts(scalar_ids)

@@ -355,6 +355,9 @@ def layout_from_dict(data: dict[str, Any], name: str = "custom") -> BusMapLayout
                 raise LayoutError(f"layout {name!r}: {key}={merged[key]!r}, expected a list of [x, y] cells")
             merged[key] = tuple(to_cell(c) for c in merged[key])
     if "problem_ids" in merged:
+        if not isinstance(merged["problem_ids"], (list, tuple)):
+            raise LayoutError(f"layout {name!r}: problem_ids={merged['problem_ids']!r}, "
+                              "expected a list of integer problem ids")
         merged["problem_ids"] = tuple(merged["problem_ids"])
     missing = [f for f in ("width", "height", "start", "colored_stops", "colored_destinations", "goals")
                if f not in merged]
@@ -377,6 +380,8 @@ def load_layouts(path: str | os.PathLike) -> list[BusMapLayout]:
     if isinstance(data, dict) and "layouts" in data:
         data = data["layouts"]
     if isinstance(data, list):
+        if not data:
+            raise LayoutError(f"layout file {path!r} holds no layouts; expected at least one")
         return [layout_from_dict(d, name=f"{stem}[{i}]") for i, d in enumerate(data)]
     return [layout_from_dict(data, name=stem)]
 
