@@ -20,6 +20,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
+from tf_metarl.flag_checks import require_folder_or_new  # noqa: E402
+
 _SAVED_MODEL = flags.DEFINE_string("saved_model", None, "Exported policy (a SavedModel folder).")
 _ENV_PRESET = flags.DEFINE_string("env_preset", None, "Bus-map preset to evaluate on (default: "
                                   "the layout the policy was trained on, from its metadata).")
@@ -32,6 +34,7 @@ _OUTPUT = flags.DEFINE_string("output", None, "Folder for evaluation.json and ev
                               "(default: print only).")
 _GIF = flags.DEFINE_string("gif", None, "Optional GIF of the first trials of the first layout.")
 _GIF_TRIALS = flags.DEFINE_integer("gif_trials", 3, "Trials animated in --gif.", lower_bound=1)
+require_folder_or_new("output")
 
 
 def main(argv):

@@ -19,12 +19,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
+from tf_metarl.flag_checks import require_folder_or_new  # noqa: E402
+
 _RUN_DIR = flags.DEFINE_string("run_dir", None, "Training run folder (holds config.json and checkpoints/).")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where to write the SavedModel "
                                   "(default: saved_models/<run folder name>).")
 _CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Checkpoint to export, e.g. "
                                   "<run_dir>/checkpoints/ckpt-500 (default: the run's latest).")
 _OVERWRITE = flags.DEFINE_boolean("overwrite", False, "Replace an existing non-empty --output_dir.")
+require_folder_or_new("output_dir")
 
 
 def main(argv):

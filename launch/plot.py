@@ -18,6 +18,7 @@ import sys
 from absl import app, flags
 
 from tf_metarl.experiments import plotting, results
+from tf_metarl.flag_checks import require_folder_or_new
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("runs", None, "Run or sweep folders; every run below them is read.", required=True)
@@ -25,6 +26,7 @@ flags.DEFINE_string("output_dir", "figures", "Where to write the figures.")
 flags.DEFINE_enum("band", "std", ["std", "ci95"], "Band around the mean: std over seeds or 95% CI.")
 flags.DEFINE_list("figures", sorted(plotting.FIGURES), "Which figures to draw.")
 flags.DEFINE_float("target", 0.7, "Held-out return whose first crossing the results table reports.")
+require_folder_or_new("output_dir")
 
 
 def main(argv):

@@ -20,6 +20,7 @@ import sys
 from absl import app, flags
 
 from tf_metarl.experiments import sweep
+from tf_metarl.flag_checks import require_folder_or_new
 from tf_metarl.training.config import CONFIG_PRESETS
 
 FLAGS = flags.FLAGS
@@ -38,6 +39,7 @@ flags.DEFINE_string("ray_address", None, "Address of an existing Ray cluster (de
                     "local instance sized to this machine's cores).")
 flags.DEFINE_float("cpus_per_run", 1.0, "CPUs Ray reserves for each run.", lower_bound=0.01)
 flags.DEFINE_boolean("dry_run", False, "Print the runs and their status; run and write nothing.")
+require_folder_or_new("root_dir")
 
 
 def main(argv):

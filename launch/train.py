@@ -22,6 +22,7 @@ from absl import app, flags, logging  # noqa: E402
 from tf_metarl.agents.registry import ALGORITHMS  # noqa: E402
 from tf_metarl.config import ConfigError, apply_overrides, to_json, validate_config  # noqa: E402
 from tf_metarl.envs.layout import PRESETS, LayoutError  # noqa: E402
+from tf_metarl.flag_checks import require_folder_or_new  # noqa: E402
 from tf_metarl.training.config import CONFIG_PRESETS, make_config  # noqa: E402
 from tf_metarl.training.runner import Runner, RunFolderError  # noqa: E402
 
@@ -38,6 +39,7 @@ flags.DEFINE_multi_string("override", [], "Config override key.path=value, e.g. 
 flags.DEFINE_boolean("resume", True, "Resume from the run folder's latest checkpoint if it has one; "
                      "with --noresume a folder that has a checkpoint is an error.")
 flags.DEFINE_boolean("print_config", False, "Print the resolved config as JSON and exit.")
+require_folder_or_new("root_dir")
 
 
 def build_config():
