@@ -34,7 +34,7 @@ flags.DEFINE_multi_string("grid", [], "A grid axis key.path=v1,v2 (use ';' betwe
                           "with it: a.b=64,32;); variants are all combinations of the axes.")
 flags.DEFINE_string("root_dir", "runs/sweep", "Sweep folder: one sub-folder per run.")
 flags.DEFINE_enum("mode", "ray", ["ray", "sequential"], "Run on Ray (local instance or "
-                  "--ray_address) or one run after another in this process.")
+                  "--ray_address) or, without Ray, one after another (each run a train.py process).")
 flags.DEFINE_string("ray_address", None, "Address of an existing Ray cluster (default: start a "
                     "local instance sized to this machine's cores).")
 flags.DEFINE_float("cpus_per_run", 1.0, "CPUs Ray reserves for each run.", lower_bound=0.01)

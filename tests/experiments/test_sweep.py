@@ -33,6 +33,15 @@ def test_grid_expansion_and_variant_names():
         sweep.parse_grid(["agent.learning_rate"])
 
 
+def test_runs_that_would_share_a_folder_or_fail_in_a_worker_are_refused():
+    with pytest.raises(sweep.SweepError, match="run dream/map/base/seed0 appears twice"):
+        sweep.expand(["dream"], ["map"], [0, 0])
+    with pytest.raises(sweep.SweepError, match="appears twice"):
+        sweep.expand(["dream"], ["map"], [0], sweep.parse_grid(["agent.learning_rate=1e-4,1e-4"]))
+    with pytest.raises(sweep.SweepError, match="seed -1: expected integers >= 0"):
+        sweep.expand(["dream"], ["map"], [0, -1])
+
+
 def test_sweep_on_ray_skips_finished_and_resumes_interrupted(tmp_path, kill_after_first_checkpoint):
     root = tmp_path / "sweep"
     interrupted = sweep.RunSpec("dream", "small_map", 1)

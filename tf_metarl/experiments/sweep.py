@@ -85,12 +85,23 @@ def expand(algorithms: Sequence[str], env_presets: Sequence[str], seeds: Sequenc
     """Every combination of algorithm x env preset x grid variant x seed."""
     if not algorithms or not env_presets or not seeds:
         raise SweepError("a sweep needs at least one algorithm, env preset and seed")
+    negative = [s for s in seeds if int(s) < 0]
+    if negative:
+        raise SweepError(f"seed {negative[0]}: expected integers >= 0")
     grid = grid or {}
     keys = sorted(grid)
     variants = [tuple(f"{k}={v}" for k, v in zip(keys, values))
                 for values in itertools.product(*(grid[k] for k in keys))]
-    return [RunSpec(a, e, int(s), v)
-            for a, e, v, s in itertools.product(algorithms, env_presets, variants, seeds)]
+    specs = [RunSpec(a, e, int(s), v)
+             for a, e, v, s in itertools.product(algorithms, env_presets, variants, seeds)]
+    # Two identical runs would share a folder and overwrite each other's checkpoints.
+    seen = set()
+    for spec in specs:
+        if spec in seen:
+            raise SweepError(f"run {spec.algorithm}/{spec.env_preset}/{spec.variant}/seed{spec.seed} "
+                             "appears twice: an algorithm, env preset, seed or grid value is repeated")
+        seen.add(spec)
+    return specs
 
 
 def run_status(run_dir: str) -> str:
