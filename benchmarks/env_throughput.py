@@ -1,7 +1,8 @@
 """Environment throughput: env steps per second with uniformly random actions.
 
 Measures the gymnasium ``BusMapEnv`` (one trial at a time, called directly and through
-``gymnasium.make``'s default wrappers) and the batched numpy core at N = 1, 16, 256, 4096.
+``gymnasium.make``'s default wrappers) and the batched numpy core at N = 1, 16, 256, 4096
+(and at N = 16, 256 with actions that never end an episode, so trials run longer).
 Actions are pre-generated; the gymnasium env is reset whenever its trial terminates, the
 core starts new trials every two episodes and a new episode whenever all its trials are
 done (at most every horizon steps). Each configuration is timed ``--repeats`` times and
@@ -28,9 +29,11 @@ import gymnasium as gym
 import numpy as np
 
 from tf_metarl.envs import ENV_ID, BatchedBusMap, BusMapEnv, Phase, preset_layout, sample_trials
+from tf_metarl.envs.layout import END_EPISODE
 
 RESULTS_DIR = pathlib.Path(__file__).resolve().parent / "results"
 BATCH_SIZES = (1, 16, 256, 4096)
+NO_END_BATCH_SIZES = (16, 256)  # also timed with actions that never end an episode early
 # Targets from the environment spec (env steps/s); None: no target.
 TARGETS = {"gymnasium": 100_000, "core N=16": 1_000_000, "core N=256": 10_000_000}
 _ACTION_ROWS = 2_000  # pre-generated action rows per batch size
@@ -63,14 +66,21 @@ def time_gym(env: gym.Env, actions: list[int], seconds: float) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def time_core(layout, num_envs: int, seconds: float, seed: int = 0) -> tuple[float, float]:
+def time_core(layout, num_envs: int, seconds: float, seed: int = 0,
+              end_episode: bool = True) -> tuple[float, float]:
     """Steps the batched core for about ``seconds``; returns (slot steps/s, active steps/s).
 
     Slot steps count every trial a call steps (a finished trial waiting for the others
-    costs the same); active steps count only steps of unfinished trials.
+    costs the same); active steps count only steps of unfinished trials. With uniformly
+    random actions 1 in 7 ends the episode, so most trials finish long before the slowest
+    one; ``end_episode=False`` draws from the other actions, so trials run until they
+    reach a goal or the horizon, as a policy that does not give up does.
     """
     rng = np.random.default_rng(seed)
     actions = rng.integers(layout.num_actions, size=(_ACTION_ROWS, num_envs))
+    if not end_episode:  # uniform over the other actions: skip END_EPISODE's index
+        actions = rng.integers(layout.num_actions - 1, size=(_ACTION_ROWS, num_envs))
+        actions = np.where(actions >= END_EPISODE, actions + 1, actions)
     problem_ids = layout.split_problem_ids("train")
     env = BatchedBusMap(layout, num_envs)
     calls = active = 0
@@ -101,6 +111,10 @@ def measure(preset: str, seconds: float, repeats: int) -> list[Row]:
         slot, active = max(time_core(layout, n, seconds, seed) for seed in range(repeats))
         name = f"core N={n}"
         rows.append(Row(name, n, slot, active, TARGETS.get(name)))
+    for n in NO_END_BATCH_SIZES:
+        slot, active = max(time_core(layout, n, seconds, seed, end_episode=False)
+                           for seed in range(repeats))
+        rows.append(Row(f"core N={n}, no end_episode", n, slot, active))
     return rows
 
 
@@ -138,7 +152,10 @@ def to_markdown(rows: list[Row], meta: dict) -> str:
         f"`benchmarks/env_throughput.py`, each timing every configuration {meta['repeats']} "
         f"times for ~{meta['seconds']} s. *env steps/s* counts every trial a call steps "
         "(a finished trial waiting for the others costs the same); *active* counts only "
-        "steps of unfinished trials.",
+        "steps of unfinished trials. The targets are on env steps/s (one call steps all N "
+        "trials); with uniform actions 1 in 7 ends the episode, so most trials wait for the "
+        "slowest one and active steps are a third of that. The *no end_episode* rows draw "
+        "from the other actions, as a policy that does not give up would act.",
         "",
         "| env | N | env steps/s | active steps/s | target | met |",
         "|---|---:|---:|---:|---:|:---:|",
