@@ -23,7 +23,9 @@ def test_demo_prints_the_table_and_renders():
     assert table["oracle"] == pytest.approx(0.7)
     assert table["optimal (mean_optimal_return)"] == pytest.approx(0.7)
     assert table["no information (walking)"] == pytest.approx(0.1)
-    assert table["random"] <= 0.7
+    # A random policy's mean lies within the returns an episode can have (giving up costs
+    # step_cost * horizon = 3.0) and, over 3 seeded trials, below the oracle's.
+    assert -3.0 <= table["random"] < 0.7
     assert "oracle, trial 0" in result.stdout and "@" in result.stdout
 
 
