@@ -106,6 +106,18 @@ def to_dict(config) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
+def differences(old, new, prefix: str = "") -> list[str]:
+    """``key.path: old -> new`` for every leaf field where two configs differ."""
+    out = []
+    for field in dataclasses.fields(old):
+        a, b = getattr(old, field.name), getattr(new, field.name)
+        if dataclasses.is_dataclass(a) and dataclasses.is_dataclass(b) and type(a) is type(b):
+            out += differences(a, b, f"{prefix}{field.name}.")
+        elif a != b:
+            out.append(f"{prefix}{field.name}: {a!r} -> {b!r}")
+    return out
+
+
 def to_json(config) -> str:
     return json.dumps(to_dict(config), indent=2, sort_keys=True)
 
@@ -136,9 +148,11 @@ def check(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-def check_layer_sizes(config, *names: str, section: str = "agent") -> None:
-    """Checks that each named field is a non-empty tuple of positive integers."""
+def check_layer_sizes(config, *names: str, section: str = "agent", allow_empty: bool = False) -> None:
+    """Checks that each named field is a tuple of positive integers (non-empty unless
+    ``allow_empty``)."""
     for name in names:
         value = getattr(config, name)
-        check(len(value) >= 1 and all(isinstance(v, int) and v >= 1 for v in value),
-              f"{section}.{name}={value!r}: expected a non-empty list of positive integers")
+        check((allow_empty or len(value) >= 1) and all(isinstance(v, int) and v >= 1 for v in value),
+              f"{section}.{name}={value!r}: expected a {'' if allow_empty else 'non-empty '}"
+              "list of positive integers")

@@ -78,6 +78,30 @@ def test_explore_q_step_equals_sequence_and_ignores_future():
     np.testing.assert_allclose(net(obs2, prev).numpy()[:, :-1], q_sequence[:, :-1], atol=1e-6)
 
 
+def test_q_torsos_follow_dreams_layers():
+    rng = np.random.default_rng(2)
+    obs = random_obs(rng, (B, T))
+    # Execution: "Dense 256 relu -> Dense 64 -> dueling head": the last layer is linear, so
+    # its features take negative values; with relu_output they cannot.
+    for relu_output in (False, True):
+        net = ExecuteQNetwork(BOUNDS, (5, 5), num_actions=7, field_dim=4, embed_hidden=8,
+                              embed_dim=8, lstm_units=8, hidden_dims=(16, 8), relu_output=relu_output)
+        goal, z = rng.integers(0, 5, (B, 2)).astype(np.int32), rng.normal(size=(B, 4)).astype(np.float32)
+        net(obs, goal, z)
+        h, _ = net.lstm(net._inputs(obs, goal))
+        features = net.torso(tf.concat([h, tf.repeat(z[:, None], T, axis=1)], -1)).numpy()
+        assert features.shape == (B, T, 8)
+        assert (features.min() < 0) != relu_output
+    # Exploration: "LSTM 64 -> dueling head": no layers between them by default.
+    net = ExploreQNetwork(BOUNDS, num_actions=7, field_dim=4, embed_hidden=8, embed_dim=8,
+                          action_dim=4, lstm_units=8)
+    prev = np.zeros((B, T), np.int32)
+    net(obs, prev)
+    assert net.torso.dense_layers == []
+    h, _ = net.lstm(net._inputs(obs, prev))
+    np.testing.assert_allclose(net(obs, prev).numpy(), net.head(h).numpy(), atol=1e-6)
+
+
 def test_decoder_predicts_every_prefix_and_the_empty_one_is_constant():
     rng = np.random.default_rng(2)
     decoder = TrajectoryDecoder(BOUNDS, num_actions=7, field_dim=4, embed_hidden=8, embed_dim=8,

@@ -56,3 +56,15 @@ def test_unknown_presets_and_algorithms():
 def test_dict_round_trip():
     config = make_config("dream", "small_map", "quick")
     assert config_from_dict(dataclasses.asdict(config)) == config
+
+
+def test_a_config_from_before_the_q_torso_fields_keeps_its_networks():
+    # Such a config.json gave the exploration network the execution network's layers,
+    # all with a ReLU; resuming or exporting that run must rebuild those networks.
+    data = dataclasses.asdict(make_config("dream", "small_map", "quick"))
+    del data["agent"]["explore_q_hidden"], data["agent"]["q_torso_relu_output"]
+    old = config_from_dict(data)
+    assert old.agent.explore_q_hidden == old.agent.q_hidden == (256, 64)
+    assert old.agent.q_torso_relu_output is True
+    new = make_config("dream", "small_map", "quick").agent
+    assert (new.explore_q_hidden, new.q_torso_relu_output) == ((), False)

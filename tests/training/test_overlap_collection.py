@@ -131,5 +131,5 @@ def test_overlapped_run_resumes_after_kill_exactly(tmp_path, kill_after_first_ch
 
 def test_overlap_cannot_change_on_resume(tmp_path):
     Runner(overlapped_config(100), str(tmp_path)).run()
-    with pytest.raises(RunFolderError, match="different config"):
+    with pytest.raises(RunFolderError, match="different config .run.overlap_collection: True -> False"):
         Runner(overlapped_config(100, "run.overlap_collection=false"), str(tmp_path))

@@ -104,4 +104,4 @@ def test_a_folder_with_another_run_is_refused(full_run):
     result = subprocess.run([sys.executable, str(TRAIN), *TINY, "--seed=4", f"--root_dir={root}"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
-    assert "different config" in result.stderr
+    assert "different config (run.seed: 3 -> 4)" in result.stderr

@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from tf_metarl.statistics import ci95_half_width
-from tf_metarl.training.config import BOOKKEEPING_RUN_FIELDS
+from tf_metarl.training.config import BOOKKEEPING_RUN_FIELDS, with_earlier_q_torsos
 
 # Figure name -> (CSV file, column(s) tried in order, y label).
 FIGURES = {
@@ -86,6 +86,7 @@ def find_runs(roots: Sequence[str]) -> list[Run]:
             tables = {name: _read_table(os.path.join(dirpath, name)) for name in ("eval.csv", "train.csv")}
             if not any(tables.values()):
                 continue
+            config["agent"] = with_earlier_q_torsos(config.get("agent", {}))
             seed = int(config["run"].pop("seed"))
             for field in BOOKKEEPING_RUN_FIELDS:
                 config["run"].pop(field, None)

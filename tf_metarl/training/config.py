@@ -142,6 +142,15 @@ def make_config(algorithm: str = "dream", env_preset: str = "distracting_bus_map
                        run=run)
 
 
+def with_earlier_q_torsos(agent: dict[str, Any]) -> dict[str, Any]:
+    """A run's agent config written before ``explore_q_hidden`` and ``q_torso_relu_output``
+    existed describes the networks of that time: the exploration Q-network had the
+    execution network's ``q_hidden`` layers, and both had a ReLU on every layer."""
+    if "q_hidden" not in agent or "explore_q_hidden" in agent or "q_torso_relu_output" in agent:
+        return agent
+    return {**agent, "explore_q_hidden": agent["q_hidden"], "q_torso_relu_output": True}
+
+
 def config_from_dict(data: dict[str, Any]) -> TrainConfig:
     from tf_metarl.agents.registry import ALGORITHMS
     algorithm = data.get("algorithm")
@@ -149,7 +158,8 @@ def config_from_dict(data: dict[str, Any]) -> TrainConfig:
         raise ConfigError(f"config algorithm={algorithm!r}: expected one of {sorted(ALGORITHMS)}")
     return TrainConfig(
         algorithm=algorithm,
-        agent=config_lib.from_dict(ALGORITHMS[algorithm].config_class, data.get("agent", {})),
+        agent=config_lib.from_dict(ALGORITHMS[algorithm].config_class,
+                                   with_earlier_q_torsos(data.get("agent", {}))),
         env=config_lib.from_dict(EnvConfig, data.get("env", {})),
         run=config_lib.from_dict(RunConfig, data.get("run", {})))
 

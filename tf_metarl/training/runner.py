@@ -185,13 +185,14 @@ class Runner:
         if os.path.exists(path):
             existing = load_config(path)
             # The budget and logging cadence may change on resume; nothing else may.
-            if (dataclasses.replace(existing, run=self.config.run) != self.config
-                    or existing.run.seed != self.config.run.seed
-                    or existing.run.num_envs != self.config.run.num_envs
-                    or existing.run.overlap_collection != self.config.run.overlap_collection):
+            fixed_run = dataclasses.replace(
+                self.config.run, seed=existing.run.seed, num_envs=existing.run.num_envs,
+                overlap_collection=existing.run.overlap_collection)
+            changed = config_lib.differences(dataclasses.replace(existing, run=fixed_run), self.config)
+            if changed:
                 raise RunFolderError(
-                    f"run folder {self.root_dir!r} holds a run with a different config; "
-                    "use a new --root_dir or the same flags as that run")
+                    f"run folder {self.root_dir!r} holds a run with a different config "
+                    f"({'; '.join(changed)}); use a new --root_dir or the same flags as that run")
         with open(path + ".tmp", "w") as f:
             f.write(config_lib.to_json(self.config))
         os.replace(path + ".tmp", path)

@@ -91,14 +91,14 @@ class DreamAgent(tf.Module):
         return ExecuteQNetwork(self.observation_bounds, self.goal_bounds, self.num_actions,
                                field_dim=c.field_dim, embed_hidden=c.embed_hidden,
                                embed_dim=c.embed_dim, lstm_units=c.q_lstm_units,
-                               hidden_dims=c.q_hidden)
+                               hidden_dims=c.q_hidden, relu_output=c.q_torso_relu_output)
 
     def _make_explore_q(self):
         c = self.config
         return ExploreQNetwork(self.observation_bounds, self.num_actions, field_dim=c.field_dim,
                                embed_hidden=c.embed_hidden, embed_dim=c.embed_dim,
                                action_dim=c.action_dim, lstm_units=c.q_lstm_units,
-                               hidden_dims=c.q_hidden)
+                               hidden_dims=c.explore_q_hidden, relu_output=c.q_torso_relu_output)
 
     @property
     def execution_embedding_dim(self) -> int:

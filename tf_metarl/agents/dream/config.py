@@ -17,7 +17,9 @@ class DreamConfig:
     embed_dim: int = 64  # output size of the state/goal embedder
     action_dim: int = 32  # action embedding size
     q_lstm_units: int = 64  # LSTM of both Q-networks
-    q_hidden: tuple[int, ...] = (256, 64)  # MLP between the LSTM and the dueling head
+    q_hidden: tuple[int, ...] = (256, 64)  # execution Q: [LSTM, z] -> these layers -> dueling head
+    explore_q_hidden: tuple[int, ...] = ()  # exploration Q: LSTM -> these layers -> head (none)
+    q_torso_relu_output: bool = False  # ReLU on the last of those layers too (else linear)
     problem_id_dim: int = 32  # Embedding(num_problems, problem_id_dim) of f(mu)
     z_dim: int = 64  # task embedding size
     decoder_transition: tuple[int, ...] = (128, 64)  # per-transition MLP of the decoder
@@ -69,6 +71,9 @@ class DreamConfig:
             value = getattr(self, name)
             check(isinstance(value, int) and value >= 1, f"agent.{name}={value!r}: expected an integer >= 1")
         check_layer_sizes(self, "q_hidden", "decoder_transition", "decoder_output_hidden")
+        check_layer_sizes(self, "explore_q_hidden", allow_empty=True)
+        check(isinstance(self.q_torso_relu_output, bool),
+              f"agent.q_torso_relu_output={self.q_torso_relu_output!r}: expected true or false")
         for name in ("execute_learning_starts", "explore_learning_starts"):
             value = getattr(self, name)
             check(isinstance(value, int) and value >= 0, f"agent.{name}={value!r}: expected an integer >= 0")

@@ -57,7 +57,7 @@ class SharedRepresentationAgent(DreamAgent):
         return SharedEncoderExecuteQNetwork(
             self.observation_bounds, self.goal_bounds, self.num_actions, field_dim=c.field_dim,
             embed_hidden=c.embed_hidden, embed_dim=c.embed_dim, lstm_units=c.q_lstm_units,
-            hidden_dims=c.q_hidden)
+            hidden_dims=c.q_hidden, relu_output=c.q_torso_relu_output)
 
     def _build_networks(self):
         super()._build_networks()
