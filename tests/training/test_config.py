@@ -53,6 +53,11 @@ def test_unknown_presets_and_algorithms():
         make_config("dream", config_preset="huge")
 
 
+def test_paper_preset_starts_exploration_learning_as_dream_did_per_grid():
+    assert make_config("dream", "distracting_bus_map", "paper").agent.explore_learning_starts == 8_000
+    assert make_config("planning", "small_map", "paper").agent.explore_learning_starts == 2_000
+
+
 def test_dict_round_trip():
     config = make_config("dream", "small_map", "quick")
     assert config_from_dict(dataclasses.asdict(config)) == config
