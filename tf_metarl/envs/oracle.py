@@ -210,16 +210,18 @@ class _BeliefPlanner:
         known_destinations = {d for _, d in known}
         unknown_stops = [s for s in self.stops if s not in known_stops]
         free_destinations = [d for d in self.destinations if d not in known_destinations]
-        # A ride from an unknown stop lands on a free destination, and back, uniformly.
-        for here, landings, as_pair in (
-                [(s, free_destinations, lambda h, l: (h, l)) for s in unknown_stops]
-                + [(d, unknown_stops, lambda h, l: (l, h)) for d in free_destinations]):
+        # A ride from an unknown stop lands on each free destination with equal
+        # probability; one from a free destination on each unknown stop.
+        rides = ([(stop, [(stop, d) for d in free_destinations]) for stop in unknown_stops]
+                 + [(dest, [(s, dest) for s in unknown_stops]) for dest in free_destinations])
+        for here, outcomes in rides:
             ride_step = steps + int(dist[here]) + 1
             if dist[here] < 0 or ride_step > layout.horizon:
                 continue
+            landings = [destination if here == stop else stop for stop, destination in outcomes]
             best = max(best, float(np.mean([
-                self._arrive(land, ride_step, self.complete(known | {as_pair(here, land)}), goal_id)
-                for land in landings])))
+                self._arrive(land, ride_step, self.complete(known | {pair}), goal_id)
+                for land, pair in zip(landings, outcomes)])))
         if self.map_cell is not None and unknown_stops and dist[self.map_cell] >= 0:
             at_map = steps + int(dist[self.map_cell])
             if at_map <= layout.horizon:
