@@ -46,9 +46,8 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}")
     from tf_metarl.agents.registry import ALGORITHMS
-    from tf_metarl.config import ConfigError, apply_overrides, validate_config
+    from tf_metarl.config import ConfigError
     from tf_metarl.envs.layout import PRESETS
-    from tf_metarl.training.config import make_config
     try:
         unknown = [a for a in FLAGS.algorithms if a not in ALGORITHMS]
         if unknown:
@@ -61,10 +60,9 @@ def main(argv):
         except ValueError:
             raise sweep.SweepError(f"--seeds={','.join(FLAGS.seeds)}: expected integers") from None
         specs = sweep.expand(FLAGS.algorithms, FLAGS.env_presets, seeds, sweep.parse_grid(FLAGS.grid))
-        # Check every run's config now, not hours later inside a worker.
-        for spec in specs:
-            config = make_config(spec.algorithm, spec.env_preset, FLAGS.config_preset)
-            validate_config(apply_overrides(config, list(FLAGS.override) + list(spec.variant_overrides)))
+        # Check every run's config now, not hours later inside a worker, and against the
+        # run already in its folder (a finished one would otherwise count as done).
+        sweep.check_run_configs(specs, FLAGS.root_dir, FLAGS.config_preset, FLAGS.override)
     except (sweep.SweepError, ConfigError) as e:
         sys.exit(f"error: {e}")
 

@@ -20,10 +20,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags, logging  # noqa: E402
 
 from tf_metarl.agents.registry import ALGORITHMS  # noqa: E402
-from tf_metarl.config import ConfigError, apply_overrides, to_json, validate_config  # noqa: E402
+from tf_metarl.config import ConfigError, to_json  # noqa: E402
 from tf_metarl.envs.layout import PRESETS, LayoutError  # noqa: E402
 from tf_metarl.flag_checks import require_folder_or_new  # noqa: E402
-from tf_metarl.training.config import CONFIG_PRESETS, make_config  # noqa: E402
+from tf_metarl.training.config import CONFIG_PRESETS, run_config  # noqa: E402
 from tf_metarl.training.runner import Runner, RunFolderError  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -43,10 +43,8 @@ require_folder_or_new("root_dir")
 
 
 def build_config():
-    config = make_config(FLAGS.algorithm, FLAGS.env_preset, FLAGS.config_preset)
-    config = apply_overrides(config, [f"run.seed={FLAGS.seed}"] + list(FLAGS.override))
-    validate_config(config)
-    return config
+    return run_config(FLAGS.algorithm, FLAGS.env_preset, FLAGS.config_preset, FLAGS.seed,
+                      FLAGS.override)
 
 
 def main(argv):

@@ -42,6 +42,18 @@ def test_runs_that_would_share_a_folder_or_fail_in_a_worker_are_refused():
         sweep.expand(["dream"], ["map"], [0, -1])
 
 
+def test_a_run_folder_holding_another_config_is_refused_before_anything_runs(tmp_path):
+    from tf_metarl.config import to_json
+    spec = sweep.RunSpec("dream", "small_map", 0)
+    run_dir = pathlib.Path(spec.run_dir(str(tmp_path)))
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(to_json(spec.config("tiny", ["agent.learning_rate=0.01"])))
+    # The same flags (a longer budget is a resume) pass; another learning rate does not.
+    sweep.check_run_configs([spec], str(tmp_path), "tiny", ["agent.learning_rate=0.01", "run.total_env_steps=900"])
+    with pytest.raises(sweep.SweepError, match=r"different config \(agent.learning_rate: 0.01 -> 0.001\)"):
+        sweep.check_run_configs([spec], str(tmp_path), "tiny", [])
+
+
 def test_sweep_on_ray_skips_finished_and_resumes_interrupted(tmp_path, kill_after_first_checkpoint):
     root = tmp_path / "sweep"
     interrupted = sweep.RunSpec("dream", "small_map", 1)

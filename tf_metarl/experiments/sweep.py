@@ -51,13 +51,21 @@ class RunSpec:
     def run_dir(self, root: str) -> str:
         return os.path.join(root, self.algorithm, self.env_preset, self.variant, f"seed{self.seed}")
 
+    def overrides(self, common_overrides: Sequence[str]) -> list[str]:
+        """Every ``--override`` of this run's train.py command, in order."""
+        return ["run.progress_bar=false", *common_overrides, *self.variant_overrides]
+
     def command(self, root: str, config_preset: str, common_overrides: Sequence[str]) -> list[str]:
-        overrides = list(common_overrides) + list(self.variant_overrides)
         return ([sys.executable, TRAIN_SCRIPT, f"--algorithm={self.algorithm}",
                  f"--env_preset={self.env_preset}", f"--config_preset={config_preset}",
-                 f"--seed={self.seed}", f"--root_dir={self.run_dir(root)}",
-                 "--override=run.progress_bar=false"]
-                + [f"--override={o}" for o in overrides])
+                 f"--seed={self.seed}", f"--root_dir={self.run_dir(root)}"]
+                + [f"--override={o}" for o in self.overrides(common_overrides)])
+
+    def config(self, config_preset: str, common_overrides: Sequence[str]):
+        """The validated config this run trains with (raises ConfigError)."""
+        from tf_metarl.training.config import run_config
+        return run_config(self.algorithm, self.env_preset, config_preset, self.seed,
+                          self.overrides(common_overrides))
 
 
 def parse_grid(items: Iterable[str]) -> dict[str, list[str]]:
@@ -102,6 +110,22 @@ def expand(algorithms: Sequence[str], env_presets: Sequence[str], seeds: Sequenc
                              "appears twice: an algorithm, env preset, seed or grid value is repeated")
         seen.add(spec)
     return specs
+
+
+def check_run_configs(specs: Sequence[RunSpec], root: str, config_preset: str,
+                      common_overrides: Sequence[str]) -> None:
+    """Raises ConfigError for a run whose config is invalid, or SweepError for one whose
+    folder holds a run (finished or not) that this config cannot continue."""
+    from tf_metarl.training.config import load_config, resume_conflicts
+    for spec in specs:
+        config = spec.config(config_preset, common_overrides)
+        path = os.path.join(spec.run_dir(root), "config.json")
+        if os.path.exists(path):
+            conflicts = resume_conflicts(load_config(path), config)
+            if conflicts:
+                raise SweepError(
+                    f"run folder {spec.run_dir(root)!r} holds a run with a different config "
+                    f"({'; '.join(conflicts)}); use another --root_dir or that sweep's flags")
 
 
 def run_status(run_dir: str) -> str:

@@ -146,6 +146,27 @@ def make_config(algorithm: str = "dream", env_preset: str = "distracting_bus_map
                        run=run)
 
 
+def run_config(algorithm: str, env_preset: str, config_preset: str, seed: int,
+               overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """The validated config of a run: a preset, its seed, then ``key.path=value`` overrides
+    (what ``launch/train.py`` builds from its flags)."""
+    config = make_config(algorithm, env_preset, config_preset)
+    config = config_lib.apply_overrides(config, [f"run.seed={seed}", *overrides])
+    config_lib.validate_config(config)
+    return config
+
+
+def resume_conflicts(existing: TrainConfig, requested: TrainConfig) -> list[str]:
+    """What keeps ``requested`` from continuing the run ``existing`` ('key.path: old -> new').
+
+    The budget and the logging and checkpoint cadence may change on resume; the agent,
+    the env, the seed, the number of parallel trials and overlapped collection may not."""
+    fixed_run = dataclasses.replace(
+        requested.run, seed=existing.run.seed, num_envs=existing.run.num_envs,
+        overlap_collection=existing.run.overlap_collection)
+    return config_lib.differences(dataclasses.replace(existing, run=fixed_run), requested)
+
+
 def with_earlier_q_torsos(agent: dict[str, Any]) -> dict[str, Any]:
     """A run's agent config written before ``explore_q_hidden`` and ``q_torso_relu_output``
     existed describes the networks of that time: the exploration Q-network had the

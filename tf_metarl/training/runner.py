@@ -35,7 +35,7 @@ from tf_metarl import config as config_lib
 from tf_metarl.envs import oracle
 from tf_metarl.envs.core import BatchedBusMap, sample_trials
 from tf_metarl.training.collection import TrialBatch, play_trials
-from tf_metarl.training.config import TrainConfig, load_config
+from tf_metarl.training.config import TrainConfig, load_config, resume_conflicts
 from tf_metarl.training.logging import CsvLog, drop_events_after
 from tf_metarl.training.schedules import linear_epsilon
 from tf_metarl.training.seeding import configure_threads, seed_everything
@@ -183,12 +183,7 @@ class Runner:
     def _check_or_write_config(self) -> None:
         path = os.path.join(self.root_dir, "config.json")
         if os.path.exists(path):
-            existing = load_config(path)
-            # The budget and logging cadence may change on resume; nothing else may.
-            fixed_run = dataclasses.replace(
-                self.config.run, seed=existing.run.seed, num_envs=existing.run.num_envs,
-                overlap_collection=existing.run.overlap_collection)
-            changed = config_lib.differences(dataclasses.replace(existing, run=fixed_run), self.config)
+            changed = resume_conflicts(load_config(path), self.config)
             if changed:
                 raise RunFolderError(
                     f"run folder {self.root_dir!r} holds a run with a different config "
