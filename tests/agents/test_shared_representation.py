@@ -110,7 +110,11 @@ def test_disambiguation_pairs_and_weights(agent):
     assert float(terms["consecutive_disambiguation_loss"][1]) == pytest.approx(np.mean(consecutive), rel=1e-5)
 
 
-def test_mixed_exploration_transitions_are_pooled_with_execution_ones(agent):
+def test_mixed_exploration_transitions_are_pooled_with_execution_ones():
+    # A fresh agent: the module's shared one has been trained by the tests above, and a
+    # model trained that way can predict every transition equally badly, which would
+    # make pooled and unpooled means equal.
+    agent = make_agent("shared_representation")
     batch = tensors(random_batch(agent, seed=4))
     _, z = agent._noisy_problem_embedding(batch["problem_id"])
     e = agent.execute_q.encode(batch["obs"])
@@ -123,16 +127,18 @@ def test_mixed_exploration_transitions_are_pooled_with_execution_ones(agent):
         agent.config = config
     agent.noise_rng.state.assign(noise_state)  # the exploration episodes' z, drawn again
     _, z_x = agent._noisy_problem_embedding(batch["x_problem_id"])
-    sums, counts = 0.0, 0.0
+    sums, counts = {}, {}
     for prefix, z_s in (("", z), ("x_", z_x)):
         e_s = agent.execute_q.encode(batch[prefix + "obs"])
         errors = tf.reduce_sum(tf.square(agent.transition(e_s[:, :-1], batch[prefix + "actions"], z_s)
                                          - e_s[:, 1:]), -1)
         mask = step_masks(batch[prefix + "length"], agent.horizon)[0]
-        sums += float(tf.reduce_sum(errors * mask))
-        counts += float(tf.reduce_sum(mask))
-    assert float(loss) == pytest.approx(sums / counts, rel=1e-5)
-    assert float(loss) != pytest.approx(float(agent.transition_objective(batch, e, z)), rel=1e-3)
+        sums[prefix], counts[prefix] = float(tf.reduce_sum(errors * mask)), float(tf.reduce_sum(mask))
+    execution_mean, exploration_mean = sums[""] / counts[""], sums["x_"] / counts["x_"]
+    assert abs(execution_mean - exploration_mean) > 1e-3 * execution_mean  # so pooling shows
+    pooled = (sums[""] + sums["x_"]) / (counts[""] + counts["x_"])
+    assert float(loss) == pytest.approx(pooled, rel=1e-5)
+    assert float(agent.transition_objective(batch, e, z)) == pytest.approx(execution_mean, rel=1e-5)
 
 
 def test_train_step_logs_every_term_and_trains_encoder_and_model(agent):

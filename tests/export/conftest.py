@@ -129,14 +129,16 @@ class Recorder:
 
 @pytest.fixture(scope="session")
 def recorded(agent_and_layout):
-    """Whole greedy trials of the in-memory agent (exploration then execution), every
-    policy call recorded: (recorder, TrialBatch)."""
+    """Whole trials of the in-memory agent (exploration then execution), every policy
+    call recorded: (recorder, TrialBatch). Half the actions are random, so the episodes
+    run for several steps (and through varied states) whatever the tiny agent prefers;
+    the exported policy is compared on the recorded inputs, whichever action was taken."""
     agent, layout = agent_and_layout
     rng = np.random.default_rng(7)
     problems = rng.choice(layout.split_problem_ids("test"), NUM_RECORDED_TRIALS)
     goals = rng.integers(len(layout.goals), size=NUM_RECORDED_TRIALS)
     recorder = Recorder(agent)
-    batch = in_memory_trials(recorder, layout, problems, goals)
+    batch = in_memory_trials(recorder, layout, problems, goals, epsilon=0.5)
     return recorder, batch
 
 

@@ -100,14 +100,15 @@ def last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
-def in_memory_trials(agent, layout, problem_ids, goal_ids):
-    """``tf_metarl.training.collection.play_trials``, greedy, z from the decoder."""
+def in_memory_trials(agent, layout, problem_ids, goal_ids, epsilon: float = 0.0):
+    """``tf_metarl.training.collection.play_trials``, z from the decoder; greedy unless
+    ``epsilon`` (both episodes, seeded)."""
     from tf_metarl.envs import BatchedBusMap
     from tf_metarl.training.collection import play_trials
 
     n = len(problem_ids)
     return play_trials(agent, BatchedBusMap(layout, n), np.asarray(problem_ids),
-                       np.asarray(goal_ids), np.random.default_rng(0), 0.0, 0.0,
+                       np.asarray(goal_ids), np.random.default_rng(0), epsilon, epsilon,
                        np.ones(n, dtype=bool))
 
 
