@@ -1,11 +1,13 @@
 """Oracle reference returns, and the oracle's plans played in the core."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from tf_metarl.envs import (
     BatchedBusMap, Phase, known_buses_return, mean_optimal_return, no_information_return,
-    optimal_actions, optimal_returns, preset_layout)
+    optimal_actions, optimal_return, optimal_returns, preset_layout)
 from tf_metarl.envs.layout import NOOP
 
 NINE_BY_NINE = ["distracting_bus_map", "distracting_bus", "map"]
@@ -79,3 +81,27 @@ def test_known_buses_return_counts_episodes_ended_on_a_wrong_corner():
     assert known_buses_return(layout, 0, other_goal, [0]) == pytest.approx(0.1)
     with pytest.raises(ValueError, match="known colored bus 4"):
         known_buses_return(layout, 0, 0, [4])
+
+
+def test_a_ride_onto_a_wrong_goal_ends_the_gamble_there():
+    # The map preset with its colored buses leading straight to the corners, every corner
+    # ending the episode. Buses 0 and 1 known, the goal served by bus 3: trying one of the
+    # two unknown stops lands on the goal (2 steps, 0.9) or on the other corner, which ends
+    # the episode at -0.2: 0.35 on average (riding back and on would have given 0.5).
+    base = preset_layout("map")
+    layout = dataclasses.replace(base, colored_destinations=base.goals, map_cell=None,
+                                 terminate_on_any_goal=True)
+    goal = layout.goals.index(layout.buses(0)[3][1])
+    assert known_buses_return(layout, 0, goal, [0, 1]) == pytest.approx(0.35)
+
+
+def test_no_ride_starts_from_a_cell_that_ended_the_episode():
+    # A wrong goal next to the start is also a bus destination: stepping onto it ends the
+    # episode, so riding on from there to the target's corner is not a plan. Walking the
+    # 8 steps (0.3) is the best, as with the whole layout known.
+    base = preset_layout("map")
+    layout = dataclasses.replace(
+        base, colored_stops=((1, 0), (0, 1)), colored_destinations=((4, 5), (8, 8)),
+        goals=((0, 0), (4, 5), (8, 8), (8, 0)), map_cell=None, terminate_on_any_goal=True)
+    assert optimal_return(layout, 0, 0) == pytest.approx(0.3)
+    assert known_buses_return(layout, 0, 0, []) == pytest.approx(0.3)

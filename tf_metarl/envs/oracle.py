@@ -26,34 +26,47 @@ from tf_metarl.envs.core import build_tables
 from tf_metarl.envs.layout import END_EPISODE, RIDE_BUS, BusMapLayout
 
 
-def _search(layout: BusMapLayout, problem_id: int, allowed_rides: frozenset[int] | None):
-    """BFS from the start over cells. ``allowed_rides``: cells from which riding is
-    allowed (None: all). Returns (distance [C], parent [C], parent_action [C])."""
+def _ends_episode(layout: BusMapLayout) -> np.ndarray:
+    """[C] bool: cells where the execution episode ends on arrival, whatever the goal."""
     tables = build_tables(layout)
-    next_cell = tables.next_cell[problem_id]
-    C = layout.num_cells
+    return tables.is_goal_cell if layout.terminate_on_any_goal else np.zeros_like(tables.is_goal_cell)
+
+
+def _breadth_first(start: int, edges, ends_episode: np.ndarray):
+    """Shortest paths from ``start``; ``edges(cell)`` yields (action, next cell). Cells that
+    end the episode are reached but not passed through. Returns (distance [C], -1 where
+    unreachable; parent [C]; parent_action [C])."""
+    C = len(ends_episode)
     dist = np.full(C, -1, dtype=np.int64)
     parent = np.full(C, -1, dtype=np.int64)
     parent_action = np.full(C, -1, dtype=np.int64)
-    start = tables.start_cell
     dist[start] = 0
     queue = collections.deque([start])
-    blocked = tables.is_goal_cell if layout.terminate_on_any_goal else None
     while queue:
         cell = queue.popleft()
-        # Goal cells end the episode when any goal terminates it: do not search through.
-        if blocked is not None and blocked[cell] and cell != start:
+        if ends_episode[cell] and cell != start:
             continue
-        for action in range(RIDE_BUS + 1):
-            if action == RIDE_BUS and allowed_rides is not None and cell not in allowed_rides:
-                continue
-            nxt = int(next_cell[cell, action])
+        for action, nxt in edges(cell):
             if dist[nxt] < 0:
                 dist[nxt] = dist[cell] + 1
                 parent[nxt] = cell
                 parent_action[nxt] = action
                 queue.append(nxt)
     return dist, parent, parent_action
+
+
+def _search(layout: BusMapLayout, problem_id: int, allowed_rides: frozenset[int] | None):
+    """Shortest paths from the start in ``problem_id``. ``allowed_rides``: cells from which
+    riding is allowed (None: all). Returns (distance [C], parent [C], parent_action [C])."""
+    tables = build_tables(layout)
+    next_cell = tables.next_cell[problem_id]
+
+    def edges(cell):
+        for action in range(RIDE_BUS + 1):
+            if action != RIDE_BUS or allowed_rides is None or cell in allowed_rides:
+                yield action, int(next_cell[cell, action])
+
+    return _breadth_first(tables.start_cell, edges, _ends_episode(layout))
 
 
 def _return_of_path_length(layout: BusMapLayout, length: int) -> float:
@@ -149,8 +162,7 @@ class _BeliefPlanner:
         self.stops = tuple(layout.cell_index(s) for s in layout.colored_stops)
         self.destinations = tuple(layout.cell_index(d) for d in layout.colored_destinations)
         self.goal_cells = tables.goal_cells
-        self.ends_episode = (tables.is_goal_cell if layout.terminate_on_any_goal
-                             else np.zeros_like(tables.is_goal_cell))
+        self.ends_episode = _ends_episode(layout)
         self.map_cell = layout.cell_index(layout.map_cell) if layout.has_map else None
         self.start = tables.start_cell
         self.distances = functools.lru_cache(maxsize=None)(self._distances)
@@ -171,32 +183,24 @@ class _BeliefPlanner:
         return [known | set(zip(stops, order)) for order in itertools.permutations(free)]
 
     def _distances(self, cell: int, known: frozenset) -> np.ndarray:
-        """Steps from ``cell`` to every cell by walking and known rides (-1: unreachable).
-        Cells that end the episode are reached but not passed through."""
+        """Steps from ``cell`` to every cell by walking and known rides (-1: unreachable)."""
         rides = {}
         for stop, destination in known:
             rides[stop], rides[destination] = destination, stop
-        dist = np.full(len(self.walk), -1, dtype=np.int64)
-        dist[cell] = 0
-        queue = collections.deque([cell])
-        while queue:
-            current = queue.popleft()
-            if self.ends_episode[current] and current != cell:
-                continue
-            neighbours = list(self.walk[current]) + ([rides[current]] if current in rides else [])
-            for nxt in neighbours:
-                if dist[nxt] < 0:
-                    dist[nxt] = dist[current] + 1
-                    queue.append(nxt)
-        return dist
+
+        def edges(current):
+            yield from enumerate(int(c) for c in self.walk[current])
+            if current in rides:
+                yield RIDE_BUS, rides[current]
+
+        return _breadth_first(cell, edges, self.ends_episode)[0]
 
     def _arrive(self, cell: int, steps: int, known: frozenset, goal_id: int) -> float:
         """Value of landing on ``cell`` by a ride that was step ``steps``."""
-        step_cost = self.layout.step_cost
         if cell == self.goal_cells[goal_id]:
-            return 1.0 - step_cost * (steps - 1)
+            return _return_of_path_length(self.layout, steps)
         if self.ends_episode[cell]:
-            return -step_cost * steps  # a wrong goal ends the episode
+            return -self.layout.step_cost * steps  # a wrong goal ends the episode
         return self.value(cell, steps, known, goal_id)
 
     def _value(self, cell: int, steps: int, known: frozenset, goal_id: int) -> float:
@@ -216,7 +220,8 @@ class _BeliefPlanner:
                  + [(dest, [(s, dest) for s in unknown_stops]) for dest in free_destinations])
         for here, outcomes in rides:
             ride_step = steps + int(dist[here]) + 1
-            if dist[here] < 0 or ride_step > layout.horizon:
+            # A bus cell that ends the episode cannot be ridden from: arriving there ends it.
+            if dist[here] < 0 or ride_step > layout.horizon or self.ends_episode[here]:
                 continue
             landings = [destination if here == stop else stop for stop, destination in outcomes]
             best = max(best, float(np.mean([
