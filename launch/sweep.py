@@ -30,8 +30,9 @@ flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds; each combination runs once p
 flags.DEFINE_enum("config_preset", "paper", list(CONFIG_PRESETS), "Config preset of every run.")
 flags.DEFINE_multi_string("override", [], "Override applied to every run (key.path=value).")
 flags.DEFINE_multi_string("grid", [], "A grid axis key.path=v1,v2 (use ';' between values of "
-                          "list-valued fields: a.b=64,64;128,128, and end a single list value "
-                          "with it: a.b=64,32;); variants are all combinations of the axes.")
+                          "list-valued fields: a.b=64,64;128,128, end a single list value with "
+                          "it: a.b=64,32;, and write an empty list as (): a.b=();64,32); "
+                          "variants are all combinations of the axes.")
 flags.DEFINE_string("root_dir", "runs/sweep", "Sweep folder: one sub-folder per run.")
 flags.DEFINE_enum("mode", "ray", ["ray", "sequential"], "Run on Ray (local instance or "
                   "--ray_address) or, without Ray, one after another (each run a train.py process).")

@@ -18,8 +18,9 @@ def test_an_existing_file_is_refused_as_a_folder(tmp_path):
     flag_values(["prog", f"--output={tmp_path}"])  # an existing folder
     a_file = tmp_path / "results.json"
     a_file.write_text("{}")
-    with pytest.raises(flags.IllegalFlagValueError, match="results.json: is an existing file"):
-        flag_values(["prog", f"--output={a_file}"])
+    for under_a_file in (a_file, a_file / "eval", a_file / "eval" / "deeper"):
+        with pytest.raises(flags.IllegalFlagValueError, match="is, or lies under, an existing file"):
+            flag_values(["prog", f"--output={under_a_file}"])
 
 
 def test_evaluate_refuses_an_output_file_before_loading_anything(tmp_path):
@@ -29,4 +30,4 @@ def test_evaluate_refuses_an_output_file_before_loading_anything(tmp_path):
                              f"--saved_model={tmp_path / 'nowhere'}", f"--output={a_file}"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and "Traceback" not in result.stderr
-    assert f"flag --output={a_file}: is an existing file" in result.stderr
+    assert f"flag --output={a_file}: is, or lies under, an existing file" in result.stderr

@@ -7,10 +7,22 @@ import os
 from absl import flags
 
 
+def _can_be_folder(path: str | None) -> bool:
+    """True if ``path`` is a folder or could be created as one: the path itself and its
+    nearest existing ancestor are not files."""
+    if path is None:
+        return True
+    current = os.path.abspath(path)
+    while not os.path.exists(current):
+        current = os.path.dirname(current)
+    return os.path.isdir(current)
+
+
 def require_folder_or_new(flag_name: str, flag_values: flags.FlagValues = flags.FLAGS) -> None:
-    """Refuses ``--flag_name=<path>`` when the path is an existing file: the script would
-    only fail when it first writes there, perhaps after a whole evaluation or training."""
+    """Refuses ``--flag_name=<path>`` when the path is a file or lies under one: the
+    script would only fail when it first writes there, perhaps after a whole evaluation
+    or training."""
     flags.register_validator(
-        flag_name, lambda path: path is None or not os.path.isfile(path),
-        message="is an existing file; expected a folder (existing or to be created)",
+        flag_name, _can_be_folder,
+        message="is, or lies under, an existing file; expected a folder (existing or to be created)",
         flag_values=flag_values)

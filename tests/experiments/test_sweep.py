@@ -29,6 +29,9 @@ def test_grid_expansion_and_variant_names():
     assert specs[0].run_dir("r").endswith(os.path.join("dream", "map", "agent.learning_rate=1e-4", "seed0"))
     assert sweep.parse_grid(["agent.q_hidden=64,64;128,128"]) == {"agent.q_hidden": ["64,64", "128,128"]}
     assert sweep.parse_grid(["agent.q_hidden=64,32;"]) == {"agent.q_hidden": ["64,32"]}
+    empty_or_not = sweep.parse_grid(["agent.explore_q_hidden=();256,64"])
+    assert [s.variant for s in sweep.expand(["dream"], ["map"], [0], empty_or_not)] == [
+        "agent.explore_q_hidden=__", "agent.explore_q_hidden=256,64"]
     with pytest.raises(sweep.SweepError, match="expected key.path=value1,value2"):
         sweep.parse_grid(["agent.learning_rate"])
 
@@ -38,6 +41,8 @@ def test_runs_that_would_share_a_folder_or_fail_in_a_worker_are_refused():
         sweep.expand(["dream"], ["map"], [0, 0])
     with pytest.raises(sweep.SweepError, match="appears twice"):
         sweep.expand(["dream"], ["map"], [0], sweep.parse_grid(["agent.learning_rate=1e-4,1e-4"]))
+    with pytest.raises(sweep.SweepError, match="appears twice"):  # both become folder _64,32_
+        sweep.expand(["dream"], ["map"], [0], sweep.parse_grid(["agent.q_hidden=(64,32);[64,32]"]))
     with pytest.raises(sweep.SweepError, match="seed -1: expected integers >= 0"):
         sweep.expand(["dream"], ["map"], [0, -1])
 

@@ -73,7 +73,7 @@ def parse_grid(items: Iterable[str]) -> dict[str, list[str]]:
 
     Values of list-valued fields are separated by ';' (``agent.q_hidden=64,64;128,128``);
     a single list value ends with one (``agent.q_hidden=64,32;``), since without any ';'
-    the commas separate values."""
+    the commas separate values. An empty list is ``()`` (``agent.explore_q_hidden=();256,64``)."""
     grid: dict[str, list[str]] = {}
     for item in items:
         if "=" not in item:
@@ -102,13 +102,17 @@ def expand(algorithms: Sequence[str], env_presets: Sequence[str], seeds: Sequenc
                 for values in itertools.product(*(grid[k] for k in keys))]
     specs = [RunSpec(a, e, int(s), v)
              for a, e, v, s in itertools.product(algorithms, env_presets, variants, seeds)]
-    # Two identical runs would share a folder and overwrite each other's checkpoints.
+    # Two runs in one folder would overwrite each other's checkpoints. Distinct grid
+    # values can share a folder name too, once unsafe characters become '_'.
     seen = set()
     for spec in specs:
-        if spec in seen:
+        folder = spec.run_dir("")
+        if folder in seen:
             raise SweepError(f"run {spec.algorithm}/{spec.env_preset}/{spec.variant}/seed{spec.seed} "
-                             "appears twice: an algorithm, env preset, seed or grid value is repeated")
-        seen.add(spec)
+                             "appears twice: an algorithm, env preset, seed or grid value is "
+                             "repeated, or two grid values differ only in characters a folder "
+                             "name cannot hold")
+        seen.add(folder)
     return specs
 
 
