@@ -35,9 +35,10 @@ def main(argv):
     unknown = [f for f in FLAGS.figures if f not in plotting.FIGURES]
     if unknown:
         sys.exit(f"error: unknown figure(s) {unknown}; expected some of {sorted(plotting.FIGURES)}")
+    from tf_metarl.config import ConfigError
     try:
         runs = plotting.find_runs(FLAGS.runs)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, ConfigError) as e:
         sys.exit(f"error: {e}")
     if not runs:
         sys.exit(f"error: no run folders (config.json with eval.csv/train.csv) under {FLAGS.runs}")

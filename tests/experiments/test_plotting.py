@@ -77,8 +77,15 @@ def test_runs_differing_only_in_bookkeeping_share_a_group(tmp_path):
     write_run(tmp_path / "b", "dream", 1, [0.0, 0.6], run={"progress_bar": False, "log_every_trials": 100})
     write_run(tmp_path / "c", "dream", 2, [0.0, 0.7], agent={"learning_rate": 3e-4})
     write_run(tmp_path / "d", "dream", 3, [0.0, 0.7], run={"num_envs": 32})
+    # A field written out at its default, and a config from before it existed, agree.
+    write_run(tmp_path / "e", "dream", 4, [0.0, 0.7], run={"overlap_collection": False})
+    # A config from before the Q-torso fields means the earlier torsos, as the overrides do.
+    write_run(tmp_path / "f", "dream", 5, [0.0, 0.7], agent={"q_hidden": [256, 64]})
+    write_run(tmp_path / "g", "dream", 6, [0.0, 0.7],
+              agent={"explore_q_hidden": [256, 64], "q_torso_relu_output": True})
     groups = plotting.group_runs(plotting.find_runs([str(tmp_path)]))
-    assert sorted(sorted(run.seed for run in members) for members in groups.values()) == [[0, 1], [2], [3]]
+    assert sorted(sorted(run.seed for run in members) for members in groups.values()) == [
+        [0, 1, 4], [2], [3], [5, 6]]
 
 
 def test_plot_script_writes_png_and_svg(sweep_root, tmp_path):

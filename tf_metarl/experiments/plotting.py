@@ -16,7 +16,8 @@ from typing import Sequence
 import numpy as np
 
 from tf_metarl.statistics import ci95_half_width
-from tf_metarl.training.config import BOOKKEEPING_RUN_FIELDS, with_earlier_q_torsos
+from tf_metarl.config import ConfigError, to_dict
+from tf_metarl.training.config import BOOKKEEPING_RUN_FIELDS, load_config
 
 # Figure name -> (CSV file, column(s) tried in order, y label).
 FIGURES = {
@@ -81,12 +82,15 @@ def find_runs(roots: Sequence[str]) -> list[Run]:
         for dirpath, _, filenames in os.walk(root):
             if "config.json" not in filenames:
                 continue
-            with open(os.path.join(dirpath, "config.json")) as f:
-                config = json.load(f)
             tables = {name: _read_table(os.path.join(dirpath, name)) for name in ("eval.csv", "train.csv")}
             if not any(tables.values()):
                 continue
-            config["agent"] = with_earlier_q_torsos(config.get("agent", {}))
+            # Through the config classes, so a field a run's config.json predates compares
+            # as its default, not as a difference.
+            try:
+                config = to_dict(load_config(dirpath))
+            except ConfigError as e:
+                raise ConfigError(f"run folder {dirpath!r}: {e}") from None
             seed = int(config["run"].pop("seed"))
             for field in BOOKKEEPING_RUN_FIELDS:
                 config["run"].pop(field, None)
