@@ -77,8 +77,9 @@ def time_core(layout, num_envs: int, seconds: float, seed: int = 0,
     reach a goal or the horizon, as a policy that does not give up does.
     """
     rng = np.random.default_rng(seed)
-    actions = rng.integers(layout.num_actions, size=(_ACTION_ROWS, num_envs))
-    if not end_episode:  # uniform over the other actions: skip END_EPISODE's index
+    if end_episode:
+        actions = rng.integers(layout.num_actions, size=(_ACTION_ROWS, num_envs))
+    else:  # uniform over the other actions: skip END_EPISODE's index
         actions = rng.integers(layout.num_actions - 1, size=(_ACTION_ROWS, num_envs))
         actions = np.where(actions >= END_EPISODE, actions + 1, actions)
     problem_ids = layout.split_problem_ids("train")

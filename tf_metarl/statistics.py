@@ -8,7 +8,6 @@ for 3 seeds the right factor is 4.30.
 from __future__ import annotations
 
 import math
-from typing import Sequence
 
 import numpy as np
 
@@ -41,4 +40,3 @@ def ci95_half_width(std: float | np.ndarray, n: int) -> float | np.ndarray:
     if n < 2:
         return np.full_like(np.asarray(std, dtype=float), np.nan) if np.ndim(std) else math.nan
     return t_quantile_975(n - 1) * std / math.sqrt(n)
-

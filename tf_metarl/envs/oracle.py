@@ -168,19 +168,22 @@ class _BeliefPlanner:
         self.distances = functools.lru_cache(maxsize=None)(self._distances)
         self.value = functools.lru_cache(maxsize=None)(self._value)
 
+    def unknown(self, known: frozenset) -> tuple[list[int], list[int]]:
+        """(colored stops whose bus is unknown, destinations no known bus leads to)."""
+        known_stops = {s for s, _ in known}
+        known_destinations = {d for _, d in known}
+        return ([s for s in self.stops if s not in known_stops],
+                [d for d in self.destinations if d not in known_destinations])
+
     def complete(self, known: frozenset) -> frozenset:
         """Adds the last colored bus when all the others are known."""
-        if len(known) != len(self.stops) - 1:
-            return known
-        (stop,) = set(self.stops) - {s for s, _ in known}
-        (destination,) = set(self.destinations) - {d for _, d in known}
-        return known | {(stop, destination)}
+        stops, destinations = self.unknown(known)
+        return known | {(stops[0], destinations[0])} if len(stops) == 1 else known
 
     def completions(self, known: frozenset) -> list[frozenset]:
         """Every full pairing consistent with ``known``."""
-        stops = [s for s in self.stops if s not in {k for k, _ in known}]
-        free = [d for d in self.destinations if d not in {d for _, d in known}]
-        return [known | set(zip(stops, order)) for order in itertools.permutations(free)]
+        stops, destinations = self.unknown(known)
+        return [known | set(zip(stops, order)) for order in itertools.permutations(destinations)]
 
     def _distances(self, cell: int, known: frozenset) -> np.ndarray:
         """Steps from ``cell`` to every cell by walking and known rides (-1: unreachable)."""
@@ -210,23 +213,20 @@ class _BeliefPlanner:
         best = -layout.step_cost * layout.horizon  # end the episode
         if goal_distance >= 0:
             best = max(best, _return_of_path_length(layout, steps + goal_distance))
-        known_stops = {s for s, _ in known}
-        known_destinations = {d for _, d in known}
-        unknown_stops = [s for s in self.stops if s not in known_stops]
-        free_destinations = [d for d in self.destinations if d not in known_destinations]
+        unknown_stops, free_destinations = self.unknown(known)
         # A ride from an unknown stop lands on each free destination with equal
-        # probability; one from a free destination on each unknown stop.
-        rides = ([(stop, [(stop, d) for d in free_destinations]) for stop in unknown_stops]
-                 + [(dest, [(s, dest) for s in unknown_stops]) for dest in free_destinations])
+        # probability, and one from a free destination on each unknown stop; each outcome
+        # is (landing cell, the pair it reveals).
+        rides = ([(stop, [(d, (stop, d)) for d in free_destinations]) for stop in unknown_stops]
+                 + [(dest, [(s, (s, dest)) for s in unknown_stops]) for dest in free_destinations])
         for here, outcomes in rides:
             ride_step = steps + int(dist[here]) + 1
             # A bus cell that ends the episode cannot be ridden from: arriving there ends it.
             if dist[here] < 0 or ride_step > layout.horizon or self.ends_episode[here]:
                 continue
-            landings = [destination if here == stop else stop for stop, destination in outcomes]
             best = max(best, float(np.mean([
                 self._arrive(land, ride_step, self.complete(known | {pair}), goal_id)
-                for land, pair in zip(landings, outcomes)])))
+                for land, pair in outcomes])))
         if self.map_cell is not None and unknown_stops and dist[self.map_cell] >= 0:
             at_map = steps + int(dist[self.map_cell])
             if at_map <= layout.horizon:

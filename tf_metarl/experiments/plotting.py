@@ -15,8 +15,8 @@ from typing import Sequence
 
 import numpy as np
 
-from tf_metarl.statistics import ci95_half_width
 from tf_metarl.config import ConfigError, to_dict
+from tf_metarl.statistics import ci95_half_width
 from tf_metarl.training.config import BOOKKEEPING_RUN_FIELDS, load_config
 
 # Figure name -> (CSV file, column(s) tried in order, y label).

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Any
+from typing import Any, Sequence
 
 from tf_metarl import config as config_lib
 from tf_metarl.config import ConfigError, check
@@ -147,7 +147,7 @@ def make_config(algorithm: str = "dream", env_preset: str = "distracting_bus_map
 
 
 def run_config(algorithm: str, env_preset: str, config_preset: str, seed: int,
-               overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+               overrides: Sequence[str] = ()) -> TrainConfig:
     """The validated config of a run: a preset, its seed, then ``key.path=value`` overrides
     (what ``launch/train.py`` builds from its flags)."""
     config = make_config(algorithm, env_preset, config_preset)
@@ -167,7 +167,7 @@ def resume_conflicts(existing: TrainConfig, requested: TrainConfig) -> list[str]
     return config_lib.differences(dataclasses.replace(existing, run=fixed_run), requested)
 
 
-def with_earlier_q_torsos(agent: dict[str, Any]) -> dict[str, Any]:
+def _with_earlier_q_torsos(agent: dict[str, Any]) -> dict[str, Any]:
     """A run's agent config written before ``explore_q_hidden`` and ``q_torso_relu_output``
     existed describes the networks of that time: the exploration Q-network had the
     execution network's ``q_hidden`` layers, and both had a ReLU on every layer."""
@@ -184,7 +184,7 @@ def config_from_dict(data: dict[str, Any]) -> TrainConfig:
     return TrainConfig(
         algorithm=algorithm,
         agent=config_lib.from_dict(ALGORITHMS[algorithm].config_class,
-                                   with_earlier_q_torsos(data.get("agent", {}))),
+                                   _with_earlier_q_torsos(data.get("agent", {}))),
         env=config_lib.from_dict(EnvConfig, data.get("env", {})),
         run=config_lib.from_dict(RunConfig, data.get("run", {})))
 

@@ -65,8 +65,8 @@ def drop_events_after(log_dir: str, step: int) -> None:
             continue
         path = os.path.join(log_dir, name)
         records, cut = _read_records(path)
-        kept = [(record, event) for record, event in
-                ((r, tf.compat.v1.Event.FromString(r)) for r in records)
+        parsed = [(record, tf.compat.v1.Event.FromString(record)) for record in records]
+        kept = [(record, event) for record, event in parsed
                 if not (event.HasField("summary") and event.step > step)]
         if len(kept) == len(records) and not cut:
             continue
