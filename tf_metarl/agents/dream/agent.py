@@ -321,14 +321,17 @@ class DreamAgent(tf.Module):
         information-bottleneck penalty on f(mu) [B, Z] and the decoder loss.
 
         Returns (terms: the two weighted losses and the bottleneck KL, a metric; decoder
-        predictions [B, T+1, Z]; f [B, Z] on the batch's exploration episodes)."""
+        predictions [B, T+1, Z]; f [B, Z] on the batch's exploration episodes).
+        Without noise (``bottleneck_noise=0``) z = f(mu) carries unbounded information,
+        so the KL is not defined and not reported."""
         c = self.config
         decoder, predictions, f_explore = self.decoder_objective(batch)
         terms = {
             "bottleneck_penalty": c.bottleneck_weight * losses.bottleneck_penalty(f, c.bottleneck_norm_floor),
             "decoder_loss": decoder,
-            "bottleneck_kl": losses.bottleneck_kl(f, c.bottleneck_noise),
         }
+        if c.bottleneck_noise > 0:
+            terms["bottleneck_kl"] = losses.bottleneck_kl(f, c.bottleneck_noise)
         return terms, predictions, f_explore
 
     def _explore_update(self, batch, predictions, f):

@@ -30,6 +30,12 @@ and discount heads read [x, onehot(a), z, goal] (the goal embedded by the Q-netw
 goal embedder in the latent space, one-hot in the raw space); T does not (the world's
 moves do not depend on the goal).
 
+**Heads do not see the time step.** Two targets depend on it: ``end_episode`` is paid
+-step_cost for every step left, and the time-limit step is terminal in any state. The
+heads read only (x, a, z, goal), not the step (unlike the Q-network's LSTM, which can
+count steps), so for the same inputs they learn the average of those targets; the planned Q of ``end_episode`` and of last steps
+is biased by that much. Execution rarely ends its episode early, so this is left as is.
+
 **Raw-state variant** (``planning_space='raw'``, the seed's future work): the model acts on
 raw observations instead of the shared embedding. A separate network predicts the next
 observation field by field (per-field categorical over its bounds, cross-entropy loss,
