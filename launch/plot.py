@@ -8,6 +8,13 @@ return against env steps (with the oracle's optimal and the no-exploration lines
 where runs logged them, the dynamics-model and disambiguation losses. Also writes
 results.md: per group, the final and best held-out return (mean ± std over seeds), env
 steps and minutes to reach --target, wall-clock and env steps/s.
+
+Only finished runs (summary.json written) enter results.md's statistics, so a final
+return never averages runs stopped at different env steps; its "runs finished" column
+says how many of a group's runs that is, and the unfinished runs (drawn in the figures)
+are listed below the table with the env steps they reached and are named in a warning.
+A run folder given twice (also through a sweep folder holding it) is refused before
+anything is read, and two folders with the same config and seed before anything is drawn.
 """
 
 from __future__ import annotations
@@ -21,7 +28,9 @@ from tf_metarl.experiments import plotting, results
 from tf_metarl.flag_checks import require_folder_or_new
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("runs", None, "Run or sweep folders; every run below them is read.", required=True)
+flags.DEFINE_list("runs", None, "Run or sweep folders; every run below them is read (each run "
+                  "once: a folder reached twice is refused). Unfinished runs (no summary.json) are "
+                  "drawn but left out of results.md's statistics.", required=True)
 flags.DEFINE_string("output_dir", "figures", "Where to write the figures.")
 flags.DEFINE_enum("band", "std", ["std", "ci95"], "Band around the mean: std over seeds or 95% CI.")
 flags.DEFINE_list("figures", sorted(plotting.FIGURES), "Which figures to draw.")
@@ -38,15 +47,20 @@ def main(argv):
     from tf_metarl.config import ConfigError
     try:
         runs = plotting.find_runs(FLAGS.runs)
-    except (FileNotFoundError, ConfigError) as e:
+    except (FileNotFoundError, ConfigError, plotting.DuplicateRunError) as e:
         sys.exit(f"error: {e}")
     if not runs:
         sys.exit(f"error: no run folders (config.json with eval.csv/train.csv) under {FLAGS.runs}")
+    unfinished = [r for r in runs if not r.finished]
+    if unfinished:
+        print(f"warning: {len(unfinished)} of {len(runs)} runs unfinished (no summary.json), so "
+              "drawn in the figures but left out of results.md's final statistics:\n"
+              + "\n".join(f"  {r.path} ({r.progress()})" for r in unfinished), file=sys.stderr)
     written = []
     for figure in FLAGS.figures:
         written += plotting.plot_figure(runs, figure, FLAGS.output_dir, FLAGS.band)
-    print(f"{len(runs)} runs in {len(plotting.group_runs(runs))} groups")
-    table = results.format_markdown(results.results_table(runs, FLAGS.target))
+    print(f"{len(runs)} runs in {len(plotting.group_runs(runs))} groups, {len(unfinished)} unfinished")
+    table = results.results_markdown(runs, FLAGS.target)
     os.makedirs(FLAGS.output_dir, exist_ok=True)
     table_path = os.path.join(FLAGS.output_dir, "results.md")
     with open(table_path, "w") as f:

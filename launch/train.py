@@ -24,6 +24,7 @@ from tf_metarl.config import ConfigError, to_json  # noqa: E402
 from tf_metarl.envs.layout import PRESETS, LayoutError  # noqa: E402
 from tf_metarl.flag_checks import require_folder_or_new  # noqa: E402
 from tf_metarl.training.config import CONFIG_PRESETS, run_config  # noqa: E402
+from tf_metarl.training.run_lock import RunFolderBusyError  # noqa: E402
 from tf_metarl.training.runner import Runner, RunFolderError  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -63,7 +64,7 @@ def main(argv):
             raise ConfigError(f"--noresume but {root_dir!r} already has a checkpoint; "
                               "choose another --root_dir or drop --noresume")
         runner = Runner(config, root_dir)
-    except (ConfigError, LayoutError, RunFolderError) as e:
+    except (ConfigError, LayoutError, RunFolderError, RunFolderBusyError) as e:
         sys.exit(f"error: {e}")
     if runner.resumed_from:
         print(f"resuming from {runner.resumed_from} "

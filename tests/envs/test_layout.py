@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tf_metarl.envs import (
-    BatchedBusMap, LayoutError, Phase, check_observation_compatible, layout_from_dict,
+    PRESETS, BatchedBusMap, LayoutError, Phase, check_observation_compatible, layout_from_dict,
     load_layouts, optimal_return, preset_layout)
 from tf_metarl.envs.layout import RIDE_BUS, UP
 
@@ -51,6 +51,10 @@ def test_an_empty_split_is_named():
     (dict(start=(0, 0)), r"start \(0, 0\) is a goal cell"),
     (dict(horizon=0), r"horizon=0"),
     (dict(colored_destinations=((0, 1), (0, 7), (8, 1))), r"4 colored stops but 3"),
+    (dict(horizon=True), r"horizon=True, expected an integer >= 1"),
+    (dict(terminate_on_any_goal=np.int64(1)), r"terminate_on_any_goal=np.int64\(1\), expected true or false"),
+    (dict(goals=[(0, 0)]), r"goals=\[\(0, 0\)\], expected a tuple of \(x, y\) cells"),
+    (dict(problem_ids=[0, 1]), r"problem_ids=\[0, 1\], expected a tuple"),
 ])
 def test_invalid_layouts_name_the_bad_value(overrides, named):
     with pytest.raises(LayoutError, match=named):
@@ -157,3 +161,58 @@ def test_json_layout_lists_must_hold_layouts_and_problem_id_lists(tmp_path):
     scalar_ids.write_text(json.dumps({"preset": "small_map", "problem_ids": 5}))
     with pytest.raises(LayoutError, match="problem_ids=5, expected a list of integer problem ids"):
         load_layouts(scalar_ids)
+
+
+# Each value is wrong only in type; bool is a subclass of int, so True must not pass as 1.
+@pytest.mark.parametrize("field, value, named", [
+    ("horizon", True, r"horizon=True, expected an integer >= 1"),
+    ("horizon", 20.0, r"horizon=20.0, expected an integer >= 1"),
+    ("step_cost", True, r"step_cost=True, expected a number with 0 <= step_cost <= 1"),
+    ("step_cost", "0.1", r"step_cost='0.1', expected a number"),
+    ("step_cost", float("nan"), r"step_cost=nan, expected a number"),
+    ("terminate_on_any_goal", "no", r"terminate_on_any_goal='no', expected true or false"),
+    ("terminate_on_any_goal", 1, r"terminate_on_any_goal=1, expected true or false"),
+    ("name", 5, r"name=5, expected a non-empty string"),
+    ("name", "", r"name='', expected a non-empty string"),
+    ("name", None, r"name=None, expected a non-empty string"),
+    ("problem_ids", [True], r"problem_ids\[0\]=True, expected an integer problem id"),
+    ("problem_ids", [0, 1.0], r"problem_ids\[1\]=1.0, expected an integer problem id"),
+    ("num_actions", 7.0, r"num_actions=7.0, expected 7 or 9"),
+    ("test_split_every", True, r"test_split_every=True, expected an integer >= 1"),
+    ("width", 5.0, r"width=5.0, expected an integer >= 2"),
+    ("start", [True, 2], r"start=\(True, 2\), expected an \(x, y\) pair of integers"),
+    ("preset", ["map"], r"unknown preset \['map'\]"),
+    ("colored_buses", [[[2, 1], [0, 0], [4, 4]]],
+     r"colored_buses=\[\[\[2, 1\], \[0, 0\], \[4, 4\]\]\], expected a list of \[stop, destination\] pairs"),
+])
+def test_json_values_of_the_wrong_type_are_named(tmp_path, field, value, named):
+    path = tmp_path / "typed.json"
+    path.write_text(json.dumps({"preset": "small_map", field: value}))
+    with pytest.raises(LayoutError, match=rf"layout file '.*typed\.json': layout 'typed': {named}"):
+        load_layouts(path)
+
+
+def test_layouts_of_one_file_need_distinct_names(tmp_path):
+    path = tmp_path / "twins.json"
+    path.write_text(json.dumps({"layouts": [
+        {"preset": "small_map", "name": "twin"},
+        {"preset": "map"},
+        {"preset": "small_map", "name": "twin", "horizon": 12},
+    ]}))
+    with pytest.raises(LayoutError, match=r"twins\.json.*layouts \[0\] and \[2\] are both named 'twin'"):
+        load_layouts(path)
+    # A name may also collide with the default name of another entry.
+    path.write_text(json.dumps([{"preset": "map"}, {"preset": "map", "name": "twins[0]"}]))
+    with pytest.raises(LayoutError, match=r"layouts \[0\] and \[1\] are both named 'twins\[0\]'"):
+        load_layouts(path)
+    path.write_text(json.dumps([{"preset": "map", "name": "a"}, {"preset": "map", "name": "b"}]))
+    assert [layout.name for layout in load_layouts(path)] == ["a", "b"]
+
+
+def test_every_preset_builds_and_serializes():
+    for preset in PRESETS:
+        layout = preset_layout(preset)
+        assert layout_from_dict(json.loads(json.dumps(layout.to_dict()))) == layout
+    # numpy integers are integers too, and serialize as plain ones.
+    layout = preset_layout("map", horizon=np.int64(30), problem_ids=(np.int64(3),))
+    assert json.loads(json.dumps(layout.to_dict()))["horizon"] == 30

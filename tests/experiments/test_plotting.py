@@ -14,7 +14,8 @@ from tf_metarl.experiments import plotting, results
 PLOT = pathlib.Path(__file__).resolve().parents[2] / "launch" / "plot.py"
 
 
-def write_run(folder, algorithm, seed, returns, losses=None, run=(), agent=()):
+def write_run(folder, algorithm, seed, returns, losses=None, run=(), agent=(), finished=True):
+    """A run folder; ``finished`` writes summary.json, as the runner does when training ends."""
     folder.mkdir(parents=True)
     config = {"algorithm": algorithm, "env": {"preset": "distracting_bus_map"},
               "run": {"seed": seed, "total_env_steps": 300, **dict(run)}, "agent": dict(agent)}
@@ -29,6 +30,9 @@ def write_run(folder, algorithm, seed, returns, losses=None, run=(), agent=()):
         writer.writerow(["trials", "env_steps", "train_return", "execute/disambiguation_loss"])
         for i, r in enumerate(returns):
             writer.writerow([i * 10, i * 100, r - 0.1, "" if losses is None else losses[i]])
+    if finished:
+        (folder / "summary.json").write_text(json.dumps({"env_steps": (len(returns) - 1) * 100,
+                                                         "eval_return": returns[-1]}))
 
 
 @pytest.fixture
@@ -133,3 +137,81 @@ def test_plot_script_writes_results_table(sweep_root, tmp_path):
     text = (out / "results.md").read_text()
     assert "| dream | base | distracting_bus_map | 0,1 |" in text
     assert text in result.stdout
+
+
+def run_plot(*args):
+    return subprocess.run([sys.executable, str(PLOT), *map(str, args)], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_unfinished_runs_are_drawn_but_left_out_of_the_final_statistics(sweep_root, tmp_path):
+    # Mid-sweep: dream seed 2 has reached 100 of its 300 env steps; planning's only run
+    # (with another learning rate: a group of its own) 200.
+    seed2 = sweep_root / "dream/distracting_bus_map/base/seed2"
+    write_run(seed2, "dream", 2, [0.0, -0.9], finished=False)
+    early = sweep_root / "planning/distracting_bus_map/lr/seed0"
+    write_run(early, "planning", 0, [0.0, 0.1, 0.3], agent={"learning_rate": 1e-3}, finished=False)
+    out = tmp_path / "figures"
+    result = run_plot(f"--runs={sweep_root}", f"--output_dir={out}", "--target=0.4")
+    assert result.returncode == 0, result.stderr[-2000:]
+    # Warned about, by folder and progress.
+    assert "2 of 5 runs unfinished" in result.stderr
+    assert f"{seed2} (stopped, no checkpoint, 100 of 300 env steps)" in result.stderr
+    assert f"{early} (stopped, no checkpoint, 200 of 300 env steps)" in result.stderr
+    text = (out / "results.md").read_text()
+    table, _, unfinished = text.partition("Unfinished runs")
+    # dream's final return is seeds 0 and 1 only (0.6 and 0.8), not seed 2's -0.9, and
+    # the row says 2 of its 3 runs finished.
+    assert "| dream | base | distracting_bus_map | 0,1 | 300 | 0.700 ± 0.141 |" in table
+    assert table.splitlines()[0].endswith("| runs finished |")
+    dream_row = next(line for line in table.splitlines() if line.startswith("| dream |"))
+    assert dream_row.endswith("| 2/3 |")
+    # A group whose only run is unfinished has no final return at all.
+    assert "| lr |" not in table and "| 1/1 |" in table  # planning base: finished
+    assert f"| dream | base | distracting_bus_map | 2 | stopped, no checkpoint | 100 of 300 | -0.900 (at 100) | {seed2} |" \
+        in unfinished
+    assert f"| planning | lr | distracting_bus_map | 0 | stopped, no checkpoint | 200 of 300 | 0.300 (at 200) | {early} |" \
+        in unfinished
+    assert (out / "meta_test_return.png").exists()  # still drawn
+    runs = plotting.find_runs([str(sweep_root)])
+    assert sorted((r.algorithm, r.seed) for r in runs if not r.finished) == [("dream", 2), ("planning", 0)]
+
+
+def test_no_finished_run_gives_no_final_statistics(tmp_path):
+    write_run(tmp_path / "runs/a", "dream", 0, [0.0, 0.5], finished=False)
+    out = tmp_path / "figures"
+    result = run_plot(f"--runs={tmp_path / 'runs'}", f"--output_dir={out}", "--figures=meta_test_return")
+    assert result.returncode == 0, result.stderr[-2000:]
+    text = (out / "results.md").read_text()
+    assert text.startswith("No run has finished") and "final held-out return" not in text
+    assert f"| 0 | stopped, no checkpoint | 100 of 300 | 0.500 (at 100) | {tmp_path / 'runs/a'} |" in text
+
+
+def test_a_run_folder_given_twice_is_refused_before_anything_is_read(sweep_root, tmp_path):
+    run = sweep_root / "dream/distracting_bus_map/base/seed0"
+    out = tmp_path / "figures"
+    result = run_plot(f"--runs={run},{run}/", f"--output_dir={out}")
+    assert result.returncode != 0 and f"run folder '{run}' is reached twice" in result.stderr
+    # Also reached through the sweep folder holding it, or through a link.
+    result = run_plot(f"--runs={sweep_root},{run}", f"--output_dir={out}")
+    assert result.returncode != 0 and f"run folder '{run}' is reached twice" in result.stderr
+    (tmp_path / "link").symlink_to(run)
+    with pytest.raises(plotting.DuplicateRunError, match="reached twice.*link"):
+        plotting.find_runs([str(run), str(tmp_path / "link")])
+    # Refused before its files are read: an unreadable config is not what is reported.
+    (run / "config.json").write_text("{not json")
+    result = run_plot(f"--runs={run},{run}", f"--output_dir={out}")
+    assert result.returncode != 0 and "reached twice" in result.stderr
+    assert not out.exists()
+
+
+def test_two_folders_with_the_same_config_and_seed_are_refused(tmp_path):
+    write_run(tmp_path / "a", "dream", 0, [0.0, 0.5])
+    write_run(tmp_path / "copy_of_a", "dream", 0, [0.0, 0.5])
+    with pytest.raises(plotting.DuplicateRunError, match=r"'.*/a' and '.*/copy_of_a' .* same seed \(0\)"):
+        plotting.find_runs([str(tmp_path)])
+    # Same seed of another experiment is fine.
+    write_run(tmp_path / "other/b", "dream", 0, [0.0, 0.5], agent={"learning_rate": 1e-3})
+    assert len(plotting.find_runs([str(tmp_path / "a"), str(tmp_path / "other")])) == 2
+    result = run_plot(f"--runs={tmp_path}", f"--output_dir={tmp_path / 'figures'}")
+    assert result.returncode != 0 and "copy_of_a" in result.stderr and "pass only one of them" in result.stderr

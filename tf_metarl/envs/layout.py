@@ -176,8 +176,17 @@ class BusMapLayout:
         return int(problem_id) % self.num_colored_permutations + 1
 
     def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
+        out = {k: _plain(v) for k, v in dataclasses.asdict(self).items()}
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in out.items()}
+
+
+def _plain(value):
+    """``value`` with numpy scalars (which validation accepts) as Python ones, for JSON."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    return value
 
 
 @functools.lru_cache(maxsize=None)
@@ -189,21 +198,49 @@ def _permutation(n: int, index: int) -> tuple[int, ...]:
     return _permutations(n)[index]
 
 
+# ---- value checks: one predicate per kind of value ---------------------------------------------
+# ``bool`` is a subclass of ``int``: ``True`` is not an integer, a number or a cell coordinate here.
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    """A finite real number; integers are accepted, booleans are not."""
+    if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, bool):
+        return False
+    return _is_int(value) or math.isfinite(value)  # (math.isfinite overflows on huge ints)
+
+
+def _is_bool(value) -> bool:
+    return isinstance(value, (bool, np.bool_))
+
+
+def _is_name(value) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
 def _is_cell(value) -> bool:
-    return (isinstance(value, tuple) and len(value) == 2
-            and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value))
+    return isinstance(value, tuple) and len(value) == 2 and all(_is_int(v) for v in value)
+
+
+def _require(ok: bool, name, key: str, value, expected: str) -> None:
+    """Raises the standard ``layout NAME: KEY=VALUE, expected EXPECTED`` error unless ``ok``."""
+    if not ok:
+        raise LayoutError(f"layout {name!r}: {key}={value!r}, expected {expected}")
+
+
+_CELL_FIELDS = ("colored_stops", "colored_destinations", "gray_stops", "gray_destinations", "goals")
 
 
 def _validate(layout: BusMapLayout) -> None:
     name = layout.name
+    _require(_is_name(name), name, "name", name, "a non-empty string")
     for field in ("width", "height"):
         value = getattr(layout, field)
-        if not isinstance(value, int) or value < 2:
-            raise LayoutError(f"layout {name!r}: {field}={value!r}, expected an integer >= 2")
+        _require(_is_int(value) and value >= 2, name, field, value, "an integer >= 2")
 
     def check_cell(label, cell):
-        if not _is_cell(cell):
-            raise LayoutError(f"layout {name!r}: {label}={cell!r}, expected an (x, y) pair of integers")
+        _require(_is_cell(cell), name, label, cell, "an (x, y) pair of integers")
         x, y = cell
         if not (0 <= x < layout.width and 0 <= y < layout.height):
             raise LayoutError(
@@ -211,9 +248,10 @@ def _validate(layout: BusMapLayout) -> None:
                 f"{layout.width}x{layout.height} grid")
 
     check_cell("start", layout.start)
-    for label in ("colored_stops", "colored_destinations", "gray_stops",
-                  "gray_destinations", "goals"):
-        for i, cell in enumerate(getattr(layout, label)):
+    for label in _CELL_FIELDS:
+        cells = getattr(layout, label)
+        _require(isinstance(cells, tuple), name, label, cells, "a tuple of (x, y) cells")
+        for i, cell in enumerate(cells):
             check_cell(f"{label}[{i}]", cell)
     if layout.map_cell is not None:
         check_cell("map_cell", layout.map_cell)
@@ -255,19 +293,23 @@ def _validate(layout: BusMapLayout) -> None:
     if layout.map_cell is not None and layout.map_cell in layout.goals:
         raise LayoutError(f"layout {name!r}: map_cell {layout.map_cell} is a goal cell")
 
-    if not isinstance(layout.step_cost, (int, float)) or not 0 <= layout.step_cost <= 1:
-        raise LayoutError(f"layout {name!r}: step_cost={layout.step_cost!r}, expected 0 <= step_cost <= 1")
-    if not isinstance(layout.horizon, int) or layout.horizon < 1:
-        raise LayoutError(f"layout {name!r}: horizon={layout.horizon!r}, expected an integer >= 1")
-    if layout.num_actions not in (7, 9):
-        raise LayoutError(f"layout {name!r}: num_actions={layout.num_actions!r}, expected 7 or 9")
-    if not isinstance(layout.test_split_every, int) or layout.test_split_every < 1:
-        raise LayoutError(
-            f"layout {name!r}: test_split_every={layout.test_split_every!r}, expected an integer >= 1")
+    _require(_is_number(layout.step_cost) and 0 <= layout.step_cost <= 1, name, "step_cost",
+             layout.step_cost, "a number with 0 <= step_cost <= 1")
+    _require(_is_int(layout.horizon) and layout.horizon >= 1, name, "horizon", layout.horizon,
+             "an integer >= 1")
+    _require(_is_bool(layout.terminate_on_any_goal), name, "terminate_on_any_goal",
+             layout.terminate_on_any_goal, "true or false")
+    _require(_is_int(layout.num_actions) and layout.num_actions in (7, 9), name, "num_actions",
+             layout.num_actions, "7 or 9")
+    _require(_is_int(layout.test_split_every) and layout.test_split_every >= 1, name,
+             "test_split_every", layout.test_split_every, "an integer >= 1")
     num_problems = math.factorial(len(layout.colored_stops)) * (
         math.factorial(len(layout.gray_stops)) if layout.gray_stops else 1)
-    for pid in layout.problem_ids:
-        if not isinstance(pid, (int, np.integer)) or not 0 <= pid < num_problems:
+    _require(isinstance(layout.problem_ids, tuple), name, "problem_ids", layout.problem_ids,
+             "a tuple of integer problem ids")
+    for i, pid in enumerate(layout.problem_ids):
+        _require(_is_int(pid), name, f"problem_ids[{i}]", pid, "an integer problem id")
+        if not 0 <= pid < num_problems:
             raise LayoutError(
                 f"layout {name!r}: problem id {pid!r} is out of range; expected 0 <= id < {num_problems}")
     entries = num_problems * layout.width * layout.height * layout.num_actions
@@ -303,7 +345,7 @@ DEFAULT_PRESET = "distracting_bus_map"
 
 def preset_layout(preset: str = DEFAULT_PRESET, **overrides) -> BusMapLayout:
     """The layout of a named preset, optionally with fields overridden."""
-    if preset not in PRESETS:
+    if not isinstance(preset, str) or preset not in PRESETS:
         raise LayoutError(f"unknown env preset {preset!r}; expected one of {sorted(PRESETS)}")
     return BusMapLayout(name=preset, **{**PRESETS[preset], **overrides})
 
@@ -322,22 +364,24 @@ def layout_from_dict(data: dict[str, Any], name: str = "custom") -> BusMapLayout
     base: dict[str, Any] = {}
     if "preset" in data:
         preset = data.pop("preset")
-        if preset not in PRESETS:
+        if not isinstance(preset, str) or preset not in PRESETS:
             raise LayoutError(f"layout {name!r}: unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
         base = dict(PRESETS[preset])
     for kind in ("colored", "gray"):
         pairs = data.pop(f"{kind}_buses", None)
         if pairs is not None:
-            try:
-                data[f"{kind}_stops"] = [p[0] for p in pairs]
-                data[f"{kind}_destinations"] = [p[1] for p in pairs]
-            except (TypeError, IndexError, KeyError):
+            if not (isinstance(pairs, (list, tuple))
+                    and all(isinstance(p, (list, tuple)) and len(p) == 2 for p in pairs)):
                 raise LayoutError(
                     f"layout {name!r}: {kind}_buses={pairs!r}, expected a list of [stop, destination] pairs")
+            data[f"{kind}_stops"] = [p[0] for p in pairs]
+            data[f"{kind}_destinations"] = [p[1] for p in pairs]
     fields = {f.name for f in dataclasses.fields(BusMapLayout)}
     unknown = sorted(set(data) - fields)
     if unknown:
         raise LayoutError(f"layout {name!r}: unknown field(s) {unknown}; expected some of {sorted(fields)}")
+    if "name" in data:  # checked here so that the error names the entry, not the bad name
+        _require(_is_name(data["name"]), name, "name", data["name"], "a non-empty string")
     merged = {**base, **data}
     merged.setdefault("name", name)
 
@@ -367,7 +411,10 @@ def layout_from_dict(data: dict[str, Any], name: str = "custom") -> BusMapLayout
 
 
 def load_layouts(path: str | os.PathLike) -> list[BusMapLayout]:
-    """Loads one layout (a JSON object) or several (a JSON list, or {"layouts": [...]})."""
+    """Loads one layout (a JSON object) or several (a JSON list, or {"layouts": [...]}).
+
+    Errors name the file; the layouts of one file must have distinct names.
+    """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise LayoutError(f"layout file {path!r} does not exist")
@@ -378,12 +425,32 @@ def load_layouts(path: str | os.PathLike) -> list[BusMapLayout]:
         raise LayoutError(f"layout file {path!r} is not valid JSON: {e}") from None
     stem = os.path.splitext(os.path.basename(path))[0]
     if isinstance(data, dict) and "layouts" in data:
+        if len(data) != 1:
+            raise LayoutError(f"layout file {path!r}: unknown key(s) {sorted(set(data) - {'layouts'})} "
+                              "next to 'layouts'; expected only 'layouts'")
         data = data["layouts"]
+        if not isinstance(data, list):
+            raise LayoutError(f"layout file {path!r}: layouts={data!r}, expected a list of layouts")
     if isinstance(data, list):
         if not data:
             raise LayoutError(f"layout file {path!r} holds no layouts; expected at least one")
-        return [layout_from_dict(d, name=f"{stem}[{i}]") for i, d in enumerate(data)]
-    return [layout_from_dict(data, name=stem)]
+        entries = [(d, f"{stem}[{i}]") for i, d in enumerate(data)]
+    else:
+        entries = [(data, stem)]
+    layouts = []
+    for entry, label in entries:
+        try:
+            layouts.append(layout_from_dict(entry, name=label))
+        except LayoutError as e:
+            raise LayoutError(f"layout file {path!r}: {e}") from None
+    first_entry: dict[str, int] = {}
+    for i, layout in enumerate(layouts):
+        if layout.name in first_entry:
+            raise LayoutError(
+                f"layout file {path!r}: layouts [{first_entry[layout.name]}] and [{i}] are both named "
+                f"{layout.name!r}; expected unique names (they label the result rows)")
+        first_entry[layout.name] = i
+    return layouts
 
 
 def check_observation_compatible(layout: BusMapLayout, fields: Sequence[str],

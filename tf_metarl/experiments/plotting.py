@@ -3,6 +3,14 @@
 Runs are found by their ``config.json`` anywhere below the given folders, grouped by
 (algorithm, env preset, variant), and each group's curves are interpolated onto a common
 env-step grid before averaging, so seeds logged at slightly different steps combine.
+
+A run is finished when its folder holds ``summary.json`` (``sweep.run_status``). Unfinished
+runs are drawn (a group's curve then stops where its shortest run stops, and its legend
+entry counts them) but have no final return: ``launch/plot.py`` leaves them out of the
+results table's statistics and lists them with the env steps they reached
+(``results.results_markdown``). A run folder reached twice (given twice, or also through a
+sweep folder) and two folders holding the same experiment with the same seed are refused
+(``DuplicateRunError``), so no seed is counted twice.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from typing import Sequence
 import numpy as np
 
 from tf_metarl.config import ConfigError, to_dict
+from tf_metarl.experiments import sweep
 from tf_metarl.statistics import ci95_half_width
 from tf_metarl.training.config import BOOKKEEPING_RUN_FIELDS, load_config
 
@@ -32,6 +41,10 @@ FIGURES = {
 LOG_SCALE_FIGURES = frozenset({"dynamics_loss", "disambiguation_loss"})
 
 
+class DuplicateRunError(ValueError):
+    """One run would be counted as two seeds."""
+
+
 @dataclasses.dataclass
 class Run:
     """One run folder's logs."""
@@ -44,10 +57,39 @@ class Run:
     # The config without its seed and bookkeeping fields: runs that repeat one experiment
     # with other seeds share it.
     config_key: str = ""
+    # sweep.run_status of the folder when it was read, the one test of "finished"; a Run
+    # built without it counts as unfinished.
+    status: str = ""
+    total_env_steps: int = 0  # the run's budget (config run.total_env_steps)
 
     @property
     def group(self) -> tuple[str, str, str, str]:
         return (self.algorithm, self.env_preset, self.variant, self.config_key)
+
+    @property
+    def finished(self) -> bool:
+        """Training completed (summary.json written): its last evaluation is final."""
+        return self.status == sweep.FINISHED
+
+    @property
+    def env_steps_reached(self) -> float:
+        """The most env steps any of its logs reached (NaN without any)."""
+        ends = [t["env_steps"][-1] for t in self.tables.values() if len(t.get("env_steps", ()))]
+        return float(max(ends)) if ends else float("nan")
+
+    @property
+    def status_text(self) -> str:
+        """The status in words: a folder with logs but no checkpoint is 'pending' to a
+        sweep (it would start over), which reads wrongly for a run that has progress."""
+        return "stopped, no checkpoint" if self.status == sweep.PENDING else self.status
+
+    def reached_text(self) -> str:
+        reached = self.env_steps_reached
+        return f"{reached:,.0f}" if np.isfinite(reached) else "—"
+
+    def progress(self) -> str:
+        """'<status>, <env steps reached> of <budget> env steps', e.g. for a warning."""
+        return f"{self.status_text}, {self.reached_text()} of {self.total_env_steps:,} env steps"
 
 
 def _read_table(path: str) -> dict[str, np.ndarray]:
@@ -73,30 +115,71 @@ def _variant_of(path: str, root: str) -> str:
     return parts[2] if len(parts) == 4 else "base"
 
 
-def find_runs(roots: Sequence[str]) -> list[Run]:
-    """Every run folder (one with config.json and eval.csv or train.csv) below ``roots``."""
-    runs = []
+def _run_folders(roots: Sequence[str]) -> list[tuple[str, str]]:
+    """(folder, the root it was found under) for every folder holding a config.json below
+    ``roots``, each folder reached once.
+
+    Only walks the folders (reads no file), so a folder given twice is refused before
+    anything is read or drawn.
+    """
+    folders: list[tuple[str, str]] = []
+    seen: dict[str, str] = {}  # real path -> the folder as first reached
     for root in roots:
         if not os.path.isdir(root):
             raise FileNotFoundError(f"no run folder at {root!r}")
         for dirpath, _, filenames in os.walk(root):
             if "config.json" not in filenames:
                 continue
-            tables = {name: _read_table(os.path.join(dirpath, name)) for name in ("eval.csv", "train.csv")}
-            if not any(tables.values()):
-                continue
-            # Through the config classes, so a field a run's config.json predates compares
-            # as its default, not as a difference.
-            try:
-                config = to_dict(load_config(dirpath))
-            except ConfigError as e:
-                raise ConfigError(f"run folder {dirpath!r}: {e}") from None
-            seed = int(config["run"].pop("seed"))
-            for field in BOOKKEEPING_RUN_FIELDS:
-                config["run"].pop(field, None)
-            runs.append(Run(path=dirpath, algorithm=config["algorithm"],
-                            env_preset=config["env"]["preset"], variant=_variant_of(dirpath, root),
-                            seed=seed, tables=tables, config_key=json.dumps(config, sort_keys=True)))
+            real = os.path.realpath(dirpath)
+            if real in seen:
+                first = seen[real]
+                where = (f"run folder {first!r} is reached twice"
+                         if os.path.normpath(first) == os.path.normpath(dirpath) else
+                         f"run folder {real!r} is reached twice, as {first!r} and as {dirpath!r}")
+                raise DuplicateRunError(
+                    f"{where}: its seed would count as two; pass each run or sweep folder "
+                    "once, and no folder together with a sweep folder holding it")
+            seen[real] = dirpath
+            folders.append((dirpath, root))
+    return folders
+
+
+def find_runs(roots: Sequence[str]) -> list[Run]:
+    """Every run folder (one with config.json and eval.csv or train.csv) below ``roots``,
+    finished or not (``Run.finished``).
+
+    Raises DuplicateRunError, naming the folders, when a run folder is reached twice or
+    two folders hold the same experiment (config and variant) with the same seed.
+    """
+    runs = []
+    by_seed: dict[tuple, str] = {}  # (group, seed) -> folder
+    for dirpath, root in _run_folders(roots):
+        tables = {name: _read_table(os.path.join(dirpath, name)) for name in ("eval.csv", "train.csv")}
+        if not any(tables.values()):
+            continue
+        # Through the config classes, so a field a run's config.json predates compares
+        # as its default, not as a difference.
+        try:
+            config = to_dict(load_config(dirpath))
+        except ConfigError as e:
+            raise ConfigError(f"run folder {dirpath!r}: {e}") from None
+        seed = int(config["run"].pop("seed"))
+        for field in BOOKKEEPING_RUN_FIELDS:
+            config["run"].pop(field, None)
+        run = Run(path=dirpath, algorithm=config["algorithm"],
+                  env_preset=config["env"]["preset"], variant=_variant_of(dirpath, root),
+                  seed=seed, tables=tables, config_key=json.dumps(config, sort_keys=True),
+                  status=sweep.run_status(dirpath),
+                  total_env_steps=int(config["run"]["total_env_steps"]))
+        # Refused, not warned about: the table's "± std over seeds" assumes each seed once,
+        # and a warning scrolls past while results.md keeps the wrong numbers. The two
+        # folders are copies or a rerun of one seed; naming both lets one be left out.
+        other = by_seed.setdefault((run.group, seed), dirpath)
+        if other != dirpath:
+            raise DuplicateRunError(
+                f"run folders {other!r} and {dirpath!r} hold the same experiment with the same "
+                f"seed ({seed}): it would count as two seeds; pass only one of them")
+        runs.append(run)
     return sorted(runs, key=lambda r: (r.group, r.seed))
 
 
@@ -181,6 +264,9 @@ def plot_figure(runs: Sequence[Run], figure: str, out_dir: str, band: str = "std
         if labels_seen[label] > 1:
             label += f" #{labels_seen[label]}"
         label += f", {len(curves)} seed{'s' if len(curves) > 1 else ''}"
+        drawn_unfinished = sum(not r.finished for r in members if _curve(r, figure) is not None)
+        if drawn_unfinished:
+            label += f" ({drawn_unfinished} unfinished)"
         # A group keeps its colour in every figure, whichever groups the figure draws.
         color = f"C{index % 10}"
         ax.plot(grid, mean, label=label, color=color)

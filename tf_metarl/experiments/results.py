@@ -3,6 +3,10 @@
 Each row answers "how good, how fast to learn, how fast to run": the final and best
 held-out return (mean and sample std over seeds), the env steps and wall-clock at which
 each seed first reached a target return, and each run's wall-clock and throughput.
+
+Only finished runs (``Run.finished``) enter a row, so a final return never averages runs
+stopped at different env steps; a row says how many of its group's runs that is, and
+``results_markdown`` lists the unfinished runs under the table.
 """
 
 from __future__ import annotations
@@ -65,8 +69,15 @@ def summarize_group(members: Sequence[Run], target: float = 0.7) -> dict:
 
 
 def results_table(runs: Sequence[Run], target: float = 0.7) -> list[dict]:
-    """A row per group (algorithm, env preset, variant, config), in the groups' order."""
-    return [summarize_group(members, target) for members in group_runs(runs).values()]
+    """A row per group (algorithm, env preset, variant, config) with a finished run, in the
+    groups' order, summarising its finished runs."""
+    rows = []
+    for members in group_runs(runs).values():
+        finished = [r for r in members if r.finished]
+        if finished:
+            rows.append({**summarize_group(finished, target),
+                         "runs_finished": f"{len(finished)}/{len(members)}"})
+    return rows
 
 
 def _pm(mean_std: tuple[float, float], fmt: str, scale: float = 1.0, unit: str = "") -> str:
@@ -83,8 +94,8 @@ def format_markdown(rows: Sequence[dict]) -> str:
     target = rows[0]["target"] if rows else 0.7
     lines = [f"| algorithm | variant | env | seeds | env steps | final held-out return | best | "
              f"seeds reaching {target:g} | env steps to {target:g} | minutes to {target:g} | "
-             f"wall-clock (min) | env steps/s |",
-             "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             f"wall-clock (min) | env steps/s | runs finished |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
         lines.append(
             f"| {row['algorithm']} | {row['variant']} | {row['env_preset']} | "
@@ -92,5 +103,39 @@ def format_markdown(rows: Sequence[dict]) -> str:
             f"{_pm(row['final_return'], '.3f')} | {_pm(row['best_return'], '.3f')} | "
             f"{row['seeds_reaching_target']}/{len(row['seeds'])} | "
             f"{_pm(row['steps_to_target'], ',.0f', 1e3, ' k')} | {_pm(row['minutes_to_target'], '.1f')} | "
-            f"{_pm(row['wall_minutes'], '.1f')} | {_pm(row['env_steps_per_sec'], '.0f')} |")
+            f"{_pm(row['wall_minutes'], '.1f')} | {_pm(row['env_steps_per_sec'], '.0f')} | "
+            f"{row['runs_finished']} |")
     return "\n".join(lines) + "\n"
+
+
+def unfinished_markdown(runs: Sequence[Run]) -> str:
+    """Markdown listing the unfinished runs (status, env steps reached of the budget, latest
+    held-out return, folder) under a note that they have no final return; '' if none."""
+    unfinished = [r for r in runs if not r.finished]
+    if not unfinished:
+        return ""
+    lines = ["Unfinished runs (no summary.json): drawn in the figures, where a group's curve "
+             "stops where its shortest run stops, but left out of the final statistics; "
+             "their latest evaluation is not a final return.",
+             "",
+             "| algorithm | variant | env | seed | status | env steps reached | latest held-out return "
+             "(at env steps) | folder |",
+             "|---|---|---|---:|---|---:|---:|---|"]
+    for run in unfinished:
+        evals = run.tables.get("eval.csv", {})
+        latest = "—"
+        if len(evals.get("eval_return", ())) and "env_steps" in evals:
+            latest = f"{evals['eval_return'][-1]:.3f} (at {evals['env_steps'][-1]:,.0f})"
+        lines.append(f"| {run.algorithm} | {run.variant} | {run.env_preset} | {run.seed} | "
+                     f"{run.status_text} | {run.reached_text()} of {run.total_env_steps:,} | "
+                     f"{latest} | {run.path} |")
+    return "\n".join(lines) + "\n"
+
+
+def results_markdown(runs: Sequence[Run], target: float = 0.7) -> str:
+    """The results table of the finished runs, then the list of unfinished ones."""
+    rows = results_table(runs, target)
+    table = (format_markdown(rows) if rows else
+             "No run has finished (no summary.json), so there are no final statistics.\n")
+    note = unfinished_markdown(runs)
+    return table + ("\n" + note if note else "")

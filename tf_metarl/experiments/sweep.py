@@ -22,7 +22,7 @@ from typing import Callable, Iterable, Sequence
 TRAIN_SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), "launch", "train.py")
 
-FINISHED, INTERRUPTED, PENDING, FAILED = "finished", "interrupted", "pending", "failed"
+FINISHED, RUNNING, INTERRUPTED, PENDING, FAILED = "finished", "running", "interrupted", "pending", "failed"
 
 
 class SweepError(ValueError):
@@ -133,9 +133,13 @@ def check_run_configs(specs: Sequence[RunSpec], root: str, config_preset: str,
 
 
 def run_status(run_dir: str) -> str:
-    """finished (summary.json written), interrupted (has a checkpoint) or pending."""
+    """finished (summary.json written), running (a live process holds its training lock,
+    e.g. another sweep on the same folder), interrupted (has a checkpoint) or pending."""
+    from tf_metarl.training.run_lock import live_holder
     if os.path.exists(os.path.join(run_dir, "summary.json")):
         return FINISHED
+    if live_holder(run_dir) is not None:
+        return RUNNING
     if os.path.exists(os.path.join(run_dir, "checkpoints", "checkpoint")):
         return INTERRUPTED
     return PENDING
@@ -148,16 +152,20 @@ def _run_command(command: list[str], log_path: str) -> int:
 
 
 def unfinished(specs: Sequence[RunSpec], root: str) -> list[RunSpec]:
-    """The runs of ``specs`` whose folder under ``root`` holds no finished run."""
-    return [s for s in specs if run_status(s.run_dir(root)) != FINISHED]
+    """The runs of ``specs`` whose folder under ``root`` holds neither a finished run nor
+    one that another process is training."""
+    return [s for s in specs if run_status(s.run_dir(root)) not in (FINISHED, RUNNING)]
 
 
 def run_sequential(specs: Sequence[RunSpec], root: str, config_preset: str,
                    common_overrides: Sequence[str],
                    on_run_end: RunEnded | None = None) -> dict[RunSpec, int]:
-    """Runs every unfinished run on this machine, one at a time."""
+    """Runs every unfinished run on this machine, one at a time. Each run's status is
+    read again just before it starts, so sweeps sharing a folder split the runs."""
     codes = {}
     for spec in unfinished(specs, root):
+        if run_status(spec.run_dir(root)) in (FINISHED, RUNNING):
+            continue
         codes[spec] = _run_command(spec.command(root, config_preset, common_overrides),
                                    os.path.join(spec.run_dir(root), "sweep.log"))
         if on_run_end:
@@ -214,7 +222,7 @@ def summarize(specs: Sequence[RunSpec], root: str,
     for spec in specs:
         run_dir = spec.run_dir(root)
         status = run_status(run_dir)
-        if status != FINISHED and (return_codes or {}).get(spec, 0) != 0:
+        if status not in (FINISHED, RUNNING) and (return_codes or {}).get(spec, 0) != 0:
             status = FAILED
         row = {"algorithm": spec.algorithm, "env_preset": spec.env_preset,
                "variant": spec.variant, "seed": spec.seed, "status": status,

@@ -13,6 +13,7 @@ A run folder holds:
   tensorboard/       the same scalars as TensorBoard events
   checkpoints/       networks, optimizers, targets, counters, RNG states and replay
   summary.json       the final evaluation, written when the run completes
+  training.lock      held while a process trains here (``run_lock``): a second one refuses
 
 A run resumes from its latest complete checkpoint when its folder has one; rows and
 TensorBoard events logged after that checkpoint are dropped, so nothing is counted twice.
@@ -37,6 +38,7 @@ from tf_metarl.envs.core import BatchedBusMap, sample_trials
 from tf_metarl.training.collection import TrialBatch, play_trials
 from tf_metarl.training.config import TrainConfig, load_config, resume_conflicts
 from tf_metarl.training.logging import CsvLog, drop_events_after
+from tf_metarl.training.run_lock import RunLock
 from tf_metarl.training.schedules import linear_epsilon
 from tf_metarl.training.seeding import configure_threads, seed_everything
 from tf_metarl.replay import EpisodeReplay
@@ -122,13 +124,22 @@ class Runner:
         config_lib.validate_config(config)
         self.config = config
         self.root_dir = root_dir
-        run = config.run
         # The layout can still be refused (its file); that must not leave a run folder
         # whose config.json would then refuse the corrected command.
         self.layout = config.env.make_layout()
         self.train_problems = self.layout.split_problem_ids(config.env.train_split)
         self.eval_problems = self.layout.split_problem_ids(config.env.eval_split)
         os.makedirs(root_dir, exist_ok=True)
+        self.lock = RunLock(root_dir)
+        self.lock.acquire()
+        try:
+            self._setup()
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _setup(self) -> None:
+        config, root_dir, run = self.config, self.root_dir, self.config.run
         self._check_or_write_config()
         configure_threads(run.intra_op_threads, run.inter_op_threads)
         self.rng = seed_everything(run.seed)
@@ -358,6 +369,7 @@ class Runner:
                      if run.overlap_collection else None)
         try:
             while s.env_steps < run.total_env_steps:
+                self.lock.refresh()
                 steps_before = s.env_steps
                 if run.overlap_collection:
                     batch = self._collect_while_updating(collector)
@@ -392,11 +404,14 @@ class Runner:
                    "wall_time": s.wall_time, **latest_eval}
         with open(os.path.join(self.root_dir, "summary.json"), "w") as f:
             json.dump(summary, f, indent=2)
+        self.lock.release()
         return summary
 
     def close(self) -> None:
-        """Closes the TensorBoard writer; the runner logs nothing after this."""
+        """Closes the TensorBoard writer and frees the run folder; the runner logs nothing
+        after this."""
         self.writer.close()
+        self.lock.release()
 
     def save(self) -> str:
         """Checkpoints everything, after checking the weights are finite."""
