@@ -1,4 +1,5 @@
-"""Plays bus-map trials on held-out problems with the oracle and a random policy.
+"""Plays bus-map trials on held-out problems (all problems on presets without a held-out
+split) with the oracle and a random policy.
 
 Both play through the batched core; the table compares their mean execution return with
 the oracle's optimal return and the no-information (walking) return of the test split.
@@ -67,7 +68,7 @@ def main(argv):
             ("random", random_returns(layout, problems, goals, rng).mean()),
             ("optimal (mean_optimal_return)", mean_optimal_return(layout, test_ids)),
             ("no information (walking)", no_information_return(layout))]
-    print(f"{layout.name}: {_NUM_TRIALS.value} trials on held-out problems, seed {_SEED.value}")
+    print(f"{layout.name}: {_NUM_TRIALS.value} trials on {layout.describe_split('test')}, seed {_SEED.value}")
     print(f"{'policy':<32}{'execution return':>17}")
     for name, value in rows:
         print(f"{name:<32}{value:>17.3f}")

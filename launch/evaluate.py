@@ -20,7 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
-from tf_metarl.flag_checks import require_folder_or_new  # noqa: E402
+from tf_metarl.flag_checks import require_folder_or_new, require_new_file  # noqa: E402
 
 _SAVED_MODEL = flags.DEFINE_string("saved_model", None, "Exported policy (a SavedModel folder).")
 _ENV_PRESET = flags.DEFINE_string("env_preset", None, "Bus-map preset to evaluate on (default: "
@@ -35,6 +35,7 @@ _OUTPUT = flags.DEFINE_string("output", None, "Folder for evaluation.json and ev
 _GIF = flags.DEFINE_string("gif", None, "Optional GIF of the first trials of the first layout.")
 _GIF_TRIALS = flags.DEFINE_integer("gif_trials", 3, "Trials animated in --gif.", lower_bound=1)
 require_folder_or_new("output")
+require_new_file("gif", ".gif")
 
 
 def main(argv):

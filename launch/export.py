@@ -6,8 +6,9 @@ Examples:
       --output_dir=saved_models/my_run_500
 
 The SavedModel holds the signatures explore_initial_state, explore_step,
-embed_exploration, execute_initial_state, execute_step and metadata, and
-assets/metadata.json. Evaluate it with launch/evaluate.py.
+embed_exploration, execute_initial_state, execute_step and metadata, with
+assets/metadata.json and assets/README.md (the calling contract for loaders without
+tf_metarl). Evaluate it with launch/evaluate.py.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from tf_metarl.envs.layout import PRESETS, LayoutError  # noqa: E402
 from tf_metarl.flag_checks import require_folder_or_new  # noqa: E402
 from tf_metarl.training.config import CONFIG_PRESETS, run_config  # noqa: E402
 from tf_metarl.training.run_lock import RunFolderBusyError  # noqa: E402
-from tf_metarl.training.runner import Runner, RunFolderError  # noqa: E402
+from tf_metarl.training.runner import NonFiniteLossError, Runner, RunFolderError  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("algorithm", "dream", sorted(ALGORITHMS), "Which agent to train.")
@@ -69,10 +69,13 @@ def main(argv):
     if runner.resumed_from:
         print(f"resuming from {runner.resumed_from} "
               f"({runner.state.trials} trials, {runner.state.env_steps} env steps)")
-    summary = runner.run()
+    try:
+        summary = runner.run()
+    except NonFiniteLossError as e:
+        sys.exit(f"error: {e}")
     print(f"\n{config.algorithm} on {runner.layout.name}: {summary['env_steps']} env steps, "
           f"{summary['wall_time']:.0f} s")
-    print(f"held-out return {summary['eval_return']:.3f} (optimal {summary['optimal_return']:.3f}, "
+    print(f"return on {runner.layout.describe_split(config.env.eval_split)} {summary['eval_return']:.3f} (optimal {summary['optimal_return']:.3f}, "
           f"no exploration {summary['no_information_return']:.3f}), success "
           f"{summary['eval_success']:.2f}, exploration length {summary['eval_explore_length']:.1f}")
     print(f"run folder: {root_dir}")

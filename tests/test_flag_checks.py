@@ -5,7 +5,7 @@ import sys
 import pytest
 from absl import flags
 
-from tf_metarl.flag_checks import require_folder_or_new
+from tf_metarl.flag_checks import require_folder_or_new, require_new_file
 
 LAUNCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "launch")
 
@@ -31,3 +31,15 @@ def test_evaluate_refuses_an_output_file_before_loading_anything(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert f"flag --output={a_file}: is, or lies under, an existing file" in result.stderr
+
+
+def test_a_gif_path_must_be_a_writable_gif_file(tmp_path):
+    flag_values = flags.FlagValues()
+    flags.DEFINE_string("gif", None, "x", flag_values=flag_values)
+    require_new_file("gif", ".gif", flag_values)
+    flag_values(["prog", f"--gif={tmp_path / 'new' / 'trials.gif'}"])  # its folder is created
+    a_file = tmp_path / "README.md"
+    a_file.write_text("")
+    for bad in (tmp_path, a_file / "x.gif", tmp_path / "trials.png"):
+        with pytest.raises(flags.IllegalFlagValueError, match="expected a .gif file path"):
+            flag_values(["prog", f"--gif={bad}"])

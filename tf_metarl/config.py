@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import typing
 from typing import Any, Sequence
 
@@ -92,12 +93,59 @@ def _replace_path(config, path: list[str], text: str, full_key: str):
     return dataclasses.replace(config, **{head: value})
 
 
-def validate_config(config) -> None:
-    """Calls ``validate()`` on ``config`` and every nested config dataclass."""
+def _type_problem(value, annotation) -> str | None:
+    """What ``value`` should be instead, or None if it is a valid ``annotation``: bools are
+    not numbers, numbers are finite, tuples hold items of their declared type."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if value is None and type(None) in args:
+            return None
+        return _type_problem(value, next(a for a in args if a is not type(None)))
+    if origin is tuple:
+        if not isinstance(value, tuple):
+            return "expected a list"
+        item_type = args[0] if args else str
+        problems = [_type_problem(item, item_type) for item in value]
+        return next((f"{p} for every item" for p in problems if p), None)
+    if annotation is bool:
+        return None if isinstance(value, bool) else "expected true or false"
+    if annotation is int:
+        return None if isinstance(value, int) and not isinstance(value, bool) else "expected an integer"
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return "expected a finite number"
+        return None
+    if annotation is str:
+        return None if isinstance(value, str) else "expected a string"
+    return None
+
+
+def check_field_types(config, prefix: str = "") -> None:
+    """Raises ConfigError naming the first leaf field whose value does not have the field's
+    declared type (e.g. ``agent.learning_rate='fast'`` or ``inf`` from a config file)."""
+    types = _field_types(type(config))
     for field in dataclasses.fields(config):
         value = getattr(config, field.name)
         if dataclasses.is_dataclass(value):
-            validate_config(value)
+            check_field_types(value, f"{prefix}{field.name}.")
+            continue
+        problem = _type_problem(value, types[field.name])
+        if problem:
+            raise ConfigError(f"{prefix}{field.name}={value!r}: {problem}")
+
+
+def validate_config(config) -> None:
+    """Checks every field's type (``check_field_types``), then calls ``validate()`` on
+    ``config`` and every nested config dataclass."""
+    check_field_types(config)
+    _validate_values(config)
+
+
+def _validate_values(config) -> None:
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if dataclasses.is_dataclass(value):
+            _validate_values(value)
     if hasattr(config, "validate"):
         config.validate()
 

@@ -26,3 +26,22 @@ def require_folder_or_new(flag_name: str, flag_values: flags.FlagValues = flags.
         flag_name, _can_be_folder,
         message="is, or lies under, an existing file; expected a folder (existing or to be created)",
         flag_values=flag_values)
+
+
+def _can_be_file(path: str | None, suffix: str) -> bool:
+    """True if ``path`` ends in ``suffix``, is not a folder, and its folder exists or
+    could be created."""
+    if path is None:
+        return True
+    return (path.lower().endswith(suffix) and not os.path.isdir(path)
+            and _can_be_folder(os.path.dirname(os.path.abspath(path))))
+
+
+def require_new_file(flag_name: str, suffix: str, flag_values: flags.FlagValues = flags.FLAGS) -> None:
+    """Refuses ``--flag_name=<path>`` unless it names a ``suffix`` file that can be written:
+    not a folder, not under an existing file."""
+    flags.register_validator(
+        flag_name, lambda path: _can_be_file(path, suffix),
+        message=f"expected a {suffix} file path whose folder exists or can be created "
+                "(not a folder, not under an existing file)",
+        flag_values=flag_values)

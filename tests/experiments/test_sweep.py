@@ -34,6 +34,8 @@ def test_grid_expansion_and_variant_names():
         "agent.explore_q_hidden=__", "agent.explore_q_hidden=256,64"]
     with pytest.raises(sweep.SweepError, match="expected key.path=value1,value2"):
         sweep.parse_grid(["agent.learning_rate"])
+    with pytest.raises(sweep.SweepError, match="'agent.learning_rate' is given twice"):
+        sweep.parse_grid(["agent.learning_rate=1e-3", "agent.learning_rate=1e-4"])
 
 
 def test_runs_that_would_share_a_folder_or_fail_in_a_worker_are_refused():

@@ -1,9 +1,11 @@
 import dataclasses
+import json
+import re
 
 import pytest
 
 from tf_metarl.config import ConfigError, apply_overrides, validate_config
-from tf_metarl.training.config import config_from_dict, make_config
+from tf_metarl.training.config import config_from_dict, load_config, make_config, run_config
 
 
 def test_overrides_parse_with_field_types():
@@ -39,6 +41,9 @@ def test_bad_overrides_name_the_problem(override, message):
     ("agent.epsilon_end=-0.1", "agent.epsilon_end=-0.1"),
     # tiny: capacity 300; the exploration learner would wait for 301 episodes forever.
     ("agent.explore_learning_starts=301", "agent.explore_learning_starts=301 exceeds agent.replay_capacity=300"),
+    # "> 0" holds for infinity; the type check refuses every non-finite number first.
+    ("agent.learning_rate=inf", "agent.learning_rate=inf: expected a finite number"),
+    ("agent.discount=nan", "agent.discount=nan: expected a finite number"),
 ])
 def test_validation_rejects_out_of_range_values(override, message):
     config = apply_overrides(make_config("dream", "map", "tiny"), [override])
@@ -73,3 +78,25 @@ def test_a_config_from_before_the_q_torso_fields_keeps_its_networks():
     assert old.agent.q_torso_relu_output is True
     new = make_config("dream", "small_map", "quick").agent
     assert (new.explore_q_hidden, new.q_torso_relu_output) == ((), False)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("learning_rate", "fast", "agent.learning_rate='fast': expected a finite number"),
+    ("learning_rate", True, "agent.learning_rate=True: expected a finite number"),
+    ("replay_capacity", 1.5, "agent.replay_capacity=1.5: expected an integer"),
+    ("q_hidden", [64, "wide"], "agent.q_hidden=(64, 'wide'): expected an integer for every item"),
+])
+def test_a_config_file_with_a_wrongly_typed_value_is_refused_naming_it(tmp_path, field, value, message):
+    data = dataclasses.asdict(make_config("dream", "small_map", "tiny"))
+    data["agent"][field] = value
+    (tmp_path / "config.json").write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match=re.escape(message)) as error:
+        load_config(str(tmp_path))
+    assert str(tmp_path / "config.json") in str(error.value)
+
+
+@pytest.mark.parametrize("override, flag", [
+    ("run.seed=7", "--seed"), ("env.preset=small_map", "--env_preset"), ("algorithm=planning", "--algorithm")])
+def test_overrides_of_what_a_flag_sets_are_refused(override, flag):
+    with pytest.raises(ConfigError, match=f"set .* with {flag}, not --override"):
+        run_config("dream", "map", "tiny", 0, [override])

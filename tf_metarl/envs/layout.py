@@ -137,8 +137,23 @@ class BusMapLayout:
             return np.asarray(self.problem_ids, dtype=np.int64)
         return np.arange(self.num_problems, dtype=np.int64)
 
+    @property
+    def has_held_out_split(self) -> bool:
+        """False when 'test' and 'train' are the same problems (``test_split_every=1``,
+        e.g. ``map`` and ``small_map``: all 24 problems are trained on)."""
+        return self.test_split_every != 1
+
+    def describe_split(self, split: str) -> str:
+        """How to name ``split``'s problems in a report: 'held-out' only when they are."""
+        if split == "all":
+            return "all problems"
+        if not self.has_held_out_split:
+            return f"all problems ({self.name} has no held-out split)"
+        return "held-out problems" if split == "test" else "training problems"
+
     def split_problem_ids(self, split: str) -> np.ndarray:
-        """Problem ids of ``split``: 'train', 'test' (held out) or 'all'; never empty."""
+        """Problem ids of ``split``: 'train', 'test' (held out) or 'all'; never empty.
+        Without a held-out split (``has_held_out_split``) each is every problem."""
         if split not in ("all", "train", "test"):
             raise LayoutError(f"unknown split {split!r}; expected 'train', 'test' or 'all'")
         ids = self.all_problem_ids()

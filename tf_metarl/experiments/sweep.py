@@ -84,6 +84,9 @@ def parse_grid(items: Iterable[str]) -> dict[str, list[str]]:
         parsed = [v.strip() for v in values.split(separator) if v.strip()]
         if not parsed:
             raise SweepError(f"grid axis {item!r} has no values")
+        if key.strip() in grid:
+            raise SweepError(f"grid axis {key.strip()!r} is given twice; put all its values "
+                             "in one --grid (key=value1,value2)")
         grid[key.strip()] = parsed
     return grid
 

@@ -7,6 +7,9 @@ Two sides with different dependencies:
 * ``policy`` and ``evaluation`` (need only TensorFlow, NumPy and ``tf_metarl.envs``):
   ``policy.load_policy(path)`` and ``evaluation.evaluate(policy, layouts, split, num_trials)``.
 
+What a consumer without tf_metarl needs is ``format.contract_document(metadata)``, written
+to ``assets/README.md`` of every export.
+
 This package's import does not pull in either side, so readers of exported policies never
 import the agents, networks or training code.
 """

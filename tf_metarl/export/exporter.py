@@ -2,7 +2,8 @@
 
 ``export_run(run_dir)`` rebuilds the agent from the run's ``config.json``, restores its
 weights from a checkpoint and writes a SavedModel with the signatures of
-``tf_metarl.export.format`` plus ``assets/metadata.json``.
+``tf_metarl.export.format`` plus ``assets/metadata.json`` and ``assets/README.md`` (the
+contract for consumers without tf_metarl, ``format.contract_document``).
 
 The exported functions go only through the agent's public TensorFlow-level interface
 (``explore_initial_state``, ``explore_step_tf``, ``embed_exploration_tf``,
@@ -114,7 +115,7 @@ class PolicyModule(tf.Module):
                                       spec([None, None], tf.int32, "actions"),
                                       spec([None], tf.int32, "length")])
         def embed_exploration(observations, actions, length):
-            observations, actions = _pad_episode(observations, actions, T)
+            observations, actions = _pad_episode(observations, actions, length, T)
             return {"embedding": agent.embed_exploration_tf(observations, actions, length)}
 
         self.explore_initial_state = explore_initial_state
@@ -134,18 +135,24 @@ class PolicyModule(tf.Module):
         return {name: getattr(self, name).get_concrete_function() for name in names}
 
 
-def _pad_episode(observations, actions, horizon: int):
+def _pad_episode(observations, actions, length, horizon: int):
     """Pads an episode to the training horizon: observations to [N, T+1, F] by repeating
     the last one, actions to [N, T] with noop, as collection pads finished episodes.
 
-    Causal embedders read step ``length`` only, so padding never changes the result; it
-    gives the embedder the static time dimension its unrolled recurrence needs.
+    Causal embedders read the first ``length`` steps only, so the padding's values never
+    change the result; it gives the embedder the static time dimension its unrolled
+    recurrence needs. Hence the check ``0 <= length <= actions.shape[1]``: a longer length
+    would read this padding (steps the caller never gave) without any error.
     """
     steps = tf.shape(observations)[1]
     tf.debugging.assert_less_equal(
         steps, horizon + 1, message=f"embed_exploration: more than horizon+1 = {horizon + 1} observations")
     tf.debugging.assert_equal(tf.shape(actions)[1], steps - 1,
                               message="embed_exploration: expected one action fewer than observations")
+    tf.debugging.assert_less_equal(
+        length, tf.shape(actions)[1],
+        message=f"{fmt.LENGTH_ERROR} (length counts the actions given, at most T')")
+    tf.debugging.assert_non_negative(length, message="embed_exploration: negative length")
     last = observations[:, -1:]
     observations = tf.concat([observations, tf.repeat(last, horizon + 1 - steps, axis=1)], axis=1)
     pad = tf.fill([tf.shape(actions)[0], horizon + 1 - steps], tf.constant(NOOP, tf.int32))
@@ -180,6 +187,8 @@ def export_agent(agent, layout, output_dir: str, metadata: dict[str, Any],
 
     ``metadata`` is completed with the layout-derived fields (observation fields and
     bounds, actions, horizon, embedding and state sizes, format version) and returned.
+    Next to ``assets/metadata.json`` goes ``assets/README.md``, the consumer's contract
+    (``format.contract_document``).
     The SavedModel is written to a temporary sibling folder and then moved into place,
     so a failed export never leaves a half-written model behind.
     """
@@ -197,6 +206,9 @@ def export_agent(agent, layout, output_dir: str, metadata: dict[str, Any],
         action_names=list(layout.action_names),
         num_actions=int(layout.num_actions),
         no_action=int(layout.num_actions),
+        pad_action=NOOP,
+        embed_exploration_checks_length=True,
+        contract=f"assets/{fmt.CONTRACT_ASSET}",
         horizon=int(layout.horizon),
         embedding_size=module.embedding_size,
         state_names=list(STATE_NAMES),
@@ -225,6 +237,8 @@ def export_agent(agent, layout, output_dir: str, metadata: dict[str, Any],
             raise ExportError(f"could not save the policy SavedModel: {first_line(e)}") from e
         finally:
             shutil.rmtree(asset_dir, ignore_errors=True)
+        # The consumer's contract, next to metadata.json (a plain file: no graph change).
+        fmt.write_contract_document(staging, json.loads(text))
         if os.path.exists(output_dir):
             shutil.rmtree(output_dir)
         os.replace(staging, output_dir)

@@ -92,7 +92,14 @@ class ExportedPolicy:
         return out["action"].numpy(), out["q_values"].numpy(), {"h": out["h"], "c": out["c"]}
 
     def embed_exploration(self, observations, actions, length) -> np.ndarray:
-        """observations [N, T'+1, F], actions [N, T'], length [N] -> embedding [N, Z]."""
+        """observations [N, T'+1, F], actions [N, T'], length [N] -> embedding [N, Z].
+
+        Checks ``0 <= length <= T'`` here too: models exported before the signature
+        checked it would silently read their internal padding (see ``format``)."""
+        steps, length = np.shape(actions)[-1], np.asarray(length)
+        if length.size and (length.max() > steps or length.min() < 0):
+            raise ValueError(f"{fmt.LENGTH_ERROR} (or is negative): lengths {length.tolist()} "
+                             f"for {steps} actions per trial; expected 0 <= length <= {steps}")
         out = self._embed(observations=tf.constant(observations, tf.int32),
                           actions=tf.constant(actions, tf.int32),
                           length=tf.constant(length, tf.int32))

@@ -146,10 +146,20 @@ def make_config(algorithm: str = "dream", env_preset: str = "distracting_bus_map
                        run=run)
 
 
+# Fields a launch flag sets; an override of one would contradict the flag (and the run
+# folder named after it), so it is refused.
+FLAG_FIELDS = {"algorithm": "--algorithm", "env.preset": "--env_preset", "run.seed": "--seed"}
+
+
 def run_config(algorithm: str, env_preset: str, config_preset: str, seed: int,
                overrides: Sequence[str] = ()) -> TrainConfig:
     """The validated config of a run: a preset, its seed, then ``key.path=value`` overrides
     (what ``launch/train.py`` builds from its flags)."""
+    for item in overrides:
+        key = item.split("=", 1)[0].strip()
+        if key in FLAG_FIELDS:
+            raise ConfigError(f"override {item!r}: set {key} with {FLAG_FIELDS[key]}, not "
+                              "--override (runs are filed under that flag's value)")
     config = make_config(algorithm, env_preset, config_preset)
     config = config_lib.apply_overrides(config, [f"run.seed={seed}", *overrides])
     config_lib.validate_config(config)
@@ -196,4 +206,9 @@ def load_config(path: str) -> TrainConfig:
     if not os.path.isfile(path):
         raise ConfigError(f"no config file at {path!r}")
     with open(path) as f:
-        return config_from_dict(json.load(f))
+        config = config_from_dict(json.load(f))
+    try:
+        config_lib.check_field_types(config)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    return config

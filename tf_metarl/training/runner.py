@@ -52,6 +52,23 @@ class RunFolderError(ValueError):
     """The run folder holds a different run."""
 
 
+# What a run folder may hold before its config.json is written: a killed run's first files,
+# and the log a sweep opens before it starts the run.
+_RUN_FOLDER_ENTRIES = frozenset({"config.json.tmp", "train.csv", "eval.csv", "tensorboard",
+                                 "checkpoints", "training.lock", "sweep.log"})
+
+
+def _check_not_foreign(root_dir: str) -> None:
+    """Refuses an existing folder that holds no run but other files (``--root_dir=.``)."""
+    if not os.path.isdir(root_dir) or os.path.exists(os.path.join(root_dir, "config.json")):
+        return
+    foreign = sorted(set(os.listdir(root_dir)) - _RUN_FOLDER_ENTRIES)
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise RunFolderError(f"run folder {root_dir!r} holds no run (no config.json) but other "
+                             f"files ({shown}); choose a new or empty folder")
+
+
 class _PythonState(tf.train.experimental.PythonState):
     """Checkpoints Python-side state through ``get_state`` / ``set_state`` callbacks."""
 
@@ -129,6 +146,7 @@ class Runner:
         self.layout = config.env.make_layout()
         self.train_problems = self.layout.split_problem_ids(config.env.train_split)
         self.eval_problems = self.layout.split_problem_ids(config.env.eval_split)
+        _check_not_foreign(root_dir)
         os.makedirs(root_dir, exist_ok=True)
         self.lock = RunLock(root_dir)
         self.lock.acquire()

@@ -23,6 +23,12 @@ loss (their gradient is zero; see ``losses.representation.embedding_distance``).
 
 Acting, exploration, the decoder and export are DREAM's unchanged: the Q-network is
 DREAM's in structure and output; only its training differs.
+
+**Only the execution Q-network shares e.** The spec (design notes, hybrid 2) has e(s)
+"shared by the Q-networks"; here the exploration Q-network keeps DREAM's own encoder, so
+the two learners stay independent (each its own optimiser and update cadence), the
+exploration TD loss does not shape e, and the model losses do not regularise exploration.
+Every result of this hybrid so far is of this variant.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""One training process per run folder: the lock is taken, refused to a live holder,
-taken over from a dead one, and released."""
+"""What a run folder guards against: a second training process (the lock is taken,
+refused to a live holder, taken over from a dead one, and released) and a folder that
+holds something other than a run."""
 
 import json
 import os
@@ -12,6 +13,8 @@ import time
 import pytest
 
 from tf_metarl.experiments import sweep
+from tf_metarl.training.config import make_config
+from tf_metarl.training.runner import Runner, RunFolderError
 from tf_metarl.training import run_lock
 from tf_metarl.training.run_lock import RunFolderBusyError, RunLock
 
@@ -100,3 +103,10 @@ def test_train_launch_refuses_a_folder_another_process_trains(tmp_path, other_pr
     assert result.returncode != 0
     assert f"is being trained by process {other_process_holding.pid}" in result.stderr
     assert not os.path.exists(tmp_path / "config.json")  # refused before touching the folder
+
+
+def test_a_folder_holding_other_files_is_refused_before_anything_is_written(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a run")
+    with pytest.raises(RunFolderError, match=r"holds no run \(no config.json\) but other files \(notes.txt\)"):
+        Runner(make_config("dream", "small_map", "tiny"), str(tmp_path))
+    assert sorted(os.listdir(tmp_path)) == ["notes.txt"]
