@@ -254,14 +254,6 @@ def _variant_name(text: str) -> str:
     return text
 
 
-def _can_be_folder(path: str) -> bool:
-    """True if ``path`` is a folder or could be created as one (no file on the way)."""
-    current = os.path.abspath(path)
-    while not os.path.exists(current):
-        current = os.path.dirname(current)
-    return os.path.isdir(current)
-
-
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Shows defaults (except empty ones and switches) and keeps the description as written."""
 
@@ -324,8 +316,9 @@ def main(argv=None):
                      "does not overwrite the default run's")
     from tf_metarl.config import ConfigError
     from tf_metarl.envs.layout import LayoutError
+    from tf_metarl.flag_checks import can_be_folder
     try:
-        if not _can_be_folder(args.results_dir):
+        if not can_be_folder(args.results_dir):
             raise BenchmarkError(f"--results_dir={args.results_dir!r} is, or lies under, a file; "
                                  "expected a folder (existing or to be created)")
         name = report_name(args.algorithm, args.env_preset, args.config_preset, args.seed,
@@ -352,10 +345,11 @@ def main(argv=None):
 
 def train(args, root_dir: str) -> None:
     """Trains (or resumes) the run of the flags in ``root_dir``."""
+    from tf_metarl.flag_checks import can_be_folder
     from tf_metarl.training.config import run_config
     config = run_config(args.algorithm, args.env_preset, args.config_preset, args.seed,
                         args.override)
-    if not _can_be_folder(root_dir):
+    if not can_be_folder(root_dir):
         raise BenchmarkError(f"--root_dir={root_dir!r} is, or lies under, a file; expected a "
                              "run folder (existing or to be created)")
     from tf_metarl.training.runner import Runner, RunFolderError

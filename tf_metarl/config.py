@@ -112,9 +112,12 @@ def _type_problem(value, annotation) -> str | None:
     if annotation is int:
         return None if isinstance(value, int) and not isinstance(value, bool) else "expected an integer"
     if annotation is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
             return "expected a finite number"
-        return None
+        try:
+            return None if math.isfinite(value) else "expected a finite number"
+        except OverflowError:  # an int too large for a float
+            return "expected a finite number"
     if annotation is str:
         return None if isinstance(value, str) else "expected a string"
     return None

@@ -7,7 +7,7 @@ import os
 from absl import flags
 
 
-def _can_be_folder(path: str | None) -> bool:
+def can_be_folder(path: str | None) -> bool:
     """True if ``path`` is a folder or could be created as one: the path itself and its
     nearest existing ancestor are not files."""
     if path is None:
@@ -23,7 +23,7 @@ def require_folder_or_new(flag_name: str, flag_values: flags.FlagValues = flags.
     script would only fail when it first writes there, perhaps after a whole evaluation
     or training."""
     flags.register_validator(
-        flag_name, _can_be_folder,
+        flag_name, can_be_folder,
         message="is, or lies under, an existing file; expected a folder (existing or to be created)",
         flag_values=flag_values)
 
@@ -34,7 +34,7 @@ def _can_be_file(path: str | None, suffix: str) -> bool:
     if path is None:
         return True
     return (path.lower().endswith(suffix) and not os.path.isdir(path)
-            and _can_be_folder(os.path.dirname(os.path.abspath(path))))
+            and can_be_folder(os.path.dirname(os.path.abspath(path))))
 
 
 def require_new_file(flag_name: str, suffix: str, flag_values: flags.FlagValues = flags.FLAGS) -> None:

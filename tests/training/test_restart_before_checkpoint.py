@@ -20,6 +20,7 @@ def test_rows_of_an_attempt_without_checkpoint_are_dropped(tmp_path, read_rows, 
     assert stopped.manager.latest_checkpoint is None
     assert len(read_rows(tmp_path / "restarted" / "train.csv")) == 3
 
+    stopped.close()  # its process ends (which frees the run folder)
     restarted = Runner(config, str(tmp_path / "restarted"))
     assert restarted.resumed_from is None
     restarted.run()

@@ -1,10 +1,10 @@
-"""What a run folder guards against: a second training process (the lock is taken,
-refused to a live holder, taken over from a dead one, and released) and a folder that
-holds something other than a run."""
+"""What a run folder guards against: a second training process (refused while the first
+holds the lock, even when both start at once; free again as soon as the first ends, however
+it ends), a finished run extended to a larger budget counting as finished, and a folder
+that holds something other than a run."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -12,18 +12,46 @@ import time
 
 import pytest
 
+from tf_metarl.config import apply_overrides
 from tf_metarl.experiments import sweep
-from tf_metarl.training.config import make_config
-from tf_metarl.training.runner import Runner, RunFolderError
 from tf_metarl.training import run_lock
+from tf_metarl.training.config import make_config
 from tf_metarl.training.run_lock import RunFolderBusyError, RunLock
+from tf_metarl.training.runner import Runner, RunFolderError
 
 HOLD = textwrap.dedent("""
     import sys, time
     from tf_metarl.training.run_lock import RunLock
-    RunLock(sys.argv[1]).acquire()
+    lock = RunLock(sys.argv[1])  # held while this object lives
+    lock.acquire()
     print("held", flush=True)
     time.sleep(120)
+""")
+
+# Each of two processes tries, at the same agreed instants, to take the lock, and holds it
+# a little when it gets it; it reports the (start, end) time of every hold.
+RACE = textwrap.dedent("""
+    import json, os, sys, time
+    from tf_metarl.training.run_lock import RunFolderBusyError, RunLock
+    run_dir, go_file, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    print("ready", flush=True)
+    while not os.path.exists(go_file):
+        time.sleep(0.01)
+    start = float(open(go_file).read())
+    holds, losses = [], 0
+    for i in range(rounds):
+        time.sleep(max(0.0, start + 0.1 * i - time.time()))
+        lock = RunLock(run_dir)
+        try:
+            lock.acquire()
+        except RunFolderBusyError:
+            losses += 1
+            continue
+        began = time.time()
+        time.sleep(0.03)
+        holds.append((began, time.time()))
+        lock.release()
+    print(json.dumps({"holds": holds, "losses": losses}), flush=True)
 """)
 
 
@@ -37,63 +65,55 @@ def other_process_holding(tmp_path):
     holder.wait()
 
 
-def write_lock(run_dir, **holder):
-    with open(run_lock.lock_path(run_dir), "w") as f:
-        json.dump({"token": "theirs", "started": "earlier", **holder}, f)
-
-
-def finished_pid():
-    process = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                             capture_output=True, text=True, check=True)
-    return int(process.stdout)
-
-
 def test_a_live_holder_refuses_a_second_process_and_the_sweep_sees_it_running(tmp_path, other_process_holding):
-    with pytest.raises(RunFolderBusyError, match=f"process {other_process_holding.pid} on "):
+    with pytest.raises(RunFolderBusyError, match=f"is being trained by process {other_process_holding.pid} on "):
         RunLock(str(tmp_path)).acquire()
     assert sweep.run_status(str(tmp_path)) == sweep.RUNNING
+    assert sweep.unfinished([], str(tmp_path)) == []
 
 
-def test_lock_of_a_dead_process_on_this_host_is_taken_over(tmp_path, other_process_holding):
+def test_the_lock_is_free_as_soon_as_its_holder_is_killed(tmp_path, other_process_holding):
     other_process_holding.kill()
     other_process_holding.wait()
     assert sweep.run_status(str(tmp_path)) == sweep.PENDING
     lock = RunLock(str(tmp_path))
     lock.acquire()
-    assert run_lock.read_holder(str(tmp_path))["token"] == lock.token
+    assert json.loads(open(run_lock.lock_path(str(tmp_path))).read())["pid"] == os.getpid()
     lock.release()
-    assert not os.path.exists(run_lock.lock_path(str(tmp_path)))
+    assert run_lock.live_holder(str(tmp_path)) is None
 
 
-def test_lock_from_another_host_is_live_until_it_goes_unrefreshed(tmp_path):
-    write_lock(tmp_path, host=socket.gethostname() + "-elsewhere", pid=finished_pid())
-    with pytest.raises(RunFolderBusyError, match="-elsewhere"):
+def test_one_runner_at_a_time_within_a_process_too(tmp_path):
+    first = RunLock(str(tmp_path))
+    first.acquire()
+    with pytest.raises(RunFolderBusyError, match=f"process {os.getpid()}"):
         RunLock(str(tmp_path)).acquire()
-    stale = time.time() - run_lock.STALE_AFTER_SECONDS - 1
-    os.utime(run_lock.lock_path(str(tmp_path)), (stale, stale))
-    RunLock(str(tmp_path)).acquire()
-    assert run_lock.read_holder(str(tmp_path))["pid"] == os.getpid()
+    first.release()
+    second = RunLock(str(tmp_path))
+    second.acquire()
+    second.release()
 
 
-def test_release_leaves_a_lock_another_process_took_over(tmp_path):
-    lock = RunLock(str(tmp_path))
-    lock.acquire()
-    write_lock(tmp_path, host=socket.gethostname(), pid=finished_pid())  # taken over meanwhile
-    lock.release()
-    assert run_lock.read_holder(str(tmp_path))["token"] == "theirs"
+def test_two_processes_starting_together_never_both_hold_the_lock(tmp_path):
+    go = tmp_path / "go"
+    racers = [subprocess.Popen([sys.executable, "-c", RACE, str(tmp_path), str(go), "20"],
+                               stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    for racer in racers:  # both have imported and wait for the start
+        assert racer.stdout.readline().strip() == "ready"
+    go.write_text(str(time.time() + 0.5))
+    a, b = (json.loads(racer.communicate(timeout=60)[0]) for racer in racers)
+    overlaps = [(x, y) for x in a["holds"] for y in b["holds"] if x[0] < y[1] and y[0] < x[1]]
+    assert not overlaps  # never both at once
+    assert a["losses"] + b["losses"] > 0  # they did contend
 
 
-def test_refresh_touches_the_lock_once_a_heartbeat_has_passed(tmp_path, monkeypatch):
-    lock = RunLock(str(tmp_path))
-    lock.acquire()
-    old = time.time() - 1000
-    os.utime(lock.path, (old, old))
-    lock.refresh()  # within the heartbeat: untouched
-    assert os.path.getmtime(lock.path) == pytest.approx(old)
-    monkeypatch.setattr(run_lock, "HEARTBEAT_SECONDS", 0.0)
-    lock.refresh()
-    assert os.path.getmtime(lock.path) > old + 900
-    lock.release()
+def test_a_finished_run_given_a_larger_budget_is_unfinished_until_it_reaches_it(tmp_path):
+    config = apply_overrides(make_config("dream", "small_map", "tiny"), ["run.total_env_steps=100"])
+    Runner(config, str(tmp_path)).run()
+    assert sweep.run_status(str(tmp_path)) == sweep.FINISHED
+    extended = Runner(apply_overrides(config, ["run.total_env_steps=400"]), str(tmp_path))
+    extended.close()  # stopped before it trains further
+    assert sweep.run_status(str(tmp_path)) == sweep.INTERRUPTED
 
 
 def test_train_launch_refuses_a_folder_another_process_trains(tmp_path, other_process_holding):

@@ -154,6 +154,14 @@ def _run_command(command: list[str], log_path: str) -> int:
         return subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode
 
 
+def _run_unless_claimed(run_dir: str, command: list[str], log_path: str) -> int:
+    """Runs ``command`` unless, by the time it would start, its run has finished or another
+    process trains it (another sweep on the same folder); then returns 0."""
+    if run_status(run_dir) in (FINISHED, RUNNING):
+        return 0
+    return _run_command(command, log_path)
+
+
 def unfinished(specs: Sequence[RunSpec], root: str) -> list[RunSpec]:
     """The runs of ``specs`` whose folder under ``root`` holds neither a finished run nor
     one that another process is training."""
@@ -168,7 +176,7 @@ def run_sequential(specs: Sequence[RunSpec], root: str, config_preset: str,
     codes = {}
     for spec in unfinished(specs, root):
         if run_status(spec.run_dir(root)) in (FINISHED, RUNNING):
-            continue
+            continue  # finished or claimed by another sweep meanwhile
         codes[spec] = _run_command(spec.command(root, config_preset, common_overrides),
                                    os.path.join(spec.run_dir(root), "sweep.log"))
         if on_run_end:
@@ -201,8 +209,9 @@ def run_on_ray(specs: Sequence[RunSpec], root: str, config_preset: str,
         else:
             ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     try:
-        task = ray.remote(num_cpus=cpus_per_run)(_run_command)
-        running = {task.remote(spec.command(root, config_preset, common_overrides),
+        # Tasks may wait for a free CPU; each checks its run again when it starts.
+        task = ray.remote(num_cpus=cpus_per_run)(_run_unless_claimed)
+        running = {task.remote(spec.run_dir(root), spec.command(root, config_preset, common_overrides),
                                os.path.join(spec.run_dir(root), "sweep.log")): spec
                    for spec in todo}
         codes = {}

@@ -134,7 +134,7 @@ def contract_document(metadata: dict[str, Any]) -> str:
     checked = m.get("embed_exploration_checks_length", False)
     length_rule = (
         f"This model checks it: the call fails with `InvalidArgumentError` whose message "
-        f"starts with `{LENGTH_ERROR}`."
+        f"contains `{LENGTH_ERROR}`."
         if checked else
         "This model was exported before that check existed and does NOT detect it: it "
         "silently reads the noop padding it adds inside and returns a different embedding.")

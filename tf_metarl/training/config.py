@@ -148,7 +148,9 @@ def make_config(algorithm: str = "dream", env_preset: str = "distracting_bus_map
 
 # Fields a launch flag sets; an override of one would contradict the flag (and the run
 # folder named after it), so it is refused.
-FLAG_FIELDS = {"algorithm": "--algorithm", "env.preset": "--env_preset", "run.seed": "--seed"}
+FLAG_FIELDS = {"algorithm": "--algorithm (sweep.py: --algorithms)",
+               "env.preset": "--env_preset (sweep.py: --env_presets)",
+               "run.seed": "--seed (sweep.py: --seeds)"}
 
 
 def run_config(algorithm: str, env_preset: str, config_preset: str, seed: int,
@@ -159,7 +161,7 @@ def run_config(algorithm: str, env_preset: str, config_preset: str, seed: int,
         key = item.split("=", 1)[0].strip()
         if key in FLAG_FIELDS:
             raise ConfigError(f"override {item!r}: set {key} with {FLAG_FIELDS[key]}, not "
-                              "--override (runs are filed under that flag's value)")
+                              "--override or --grid (runs are filed under that flag's value)")
     config = make_config(algorithm, env_preset, config_preset)
     config = config_lib.apply_overrides(config, [f"run.seed={seed}", *overrides])
     config_lib.validate_config(config)

@@ -13,7 +13,7 @@ A run folder holds:
   tensorboard/       the same scalars as TensorBoard events
   checkpoints/       networks, optimizers, targets, counters, RNG states and replay
   summary.json       the final evaluation, written when the run completes
-  training.lock      held while a process trains here (``run_lock``): a second one refuses
+  training.lock      locked while a runner trains here (``run_lock``): a second one refuses
 
 A run resumes from its latest complete checkpoint when its folder has one; rows and
 TensorBoard events logged after that checkpoint are dropped, so nothing is counted twice.
@@ -56,6 +56,13 @@ class RunFolderError(ValueError):
 # and the log a sweep opens before it starts the run.
 _RUN_FOLDER_ENTRIES = frozenset({"config.json.tmp", "train.csv", "eval.csv", "tensorboard",
                                  "checkpoints", "training.lock", "sweep.log"})
+
+
+def _remove_if_present(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
 
 
 def _check_not_foreign(root_dir: str) -> None:
@@ -201,6 +208,9 @@ class Runner:
             self.resumed_from = self.manager.latest_checkpoint
         # Rows and events logged after the checkpoint (or by a run killed before its first
         # one) are logged again by this run.
+        if self.state.env_steps < run.total_env_steps:
+            # A finished run given a larger budget is unfinished again until it reaches it.
+            _remove_if_present(os.path.join(root_dir, "summary.json"))
         self.train_log.drop_rows_after("trials", self.state.trials)
         self.eval_log.drop_rows_after("trials", self.state.trials)
         tensorboard_dir = os.path.join(root_dir, "tensorboard")
@@ -387,7 +397,6 @@ class Runner:
                      if run.overlap_collection else None)
         try:
             while s.env_steps < run.total_env_steps:
-                self.lock.refresh()
                 steps_before = s.env_steps
                 if run.overlap_collection:
                     batch = self._collect_while_updating(collector)
