@@ -92,7 +92,7 @@ def test_export_writes_the_contract_from_its_metadata(saved_model):
                  "- Padding action = 4 (noop)",
                  "0 <= `length[i]` <= T'",
                  f"This model checks it: the call fails with `InvalidArgumentError` whose "
-                 f"message starts with `{fmt.LENGTH_ERROR}`",
+                 f"message contains `{fmt.LENGTH_ERROR}`",
                  "`pc = perms(len(colored_stops))[mu % Pc]`",
                  "Here 53 train and 523 test problems"):
         assert line in text, line
