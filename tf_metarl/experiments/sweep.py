@@ -154,18 +154,19 @@ def _run_command(command: list[str], log_path: str) -> int:
         return subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode
 
 
-def _run_unless_claimed(run_dir: str, command: list[str], log_path: str) -> int:
-    """Runs ``command`` unless, by the time it would start, its run has finished or another
-    process trains it (another sweep on the same folder); then returns 0."""
-    if run_status(run_dir) in (FINISHED, RUNNING):
-        return 0
-    return _run_command(command, log_path)
+def _taken(run_dir: str) -> bool:
+    """The run is finished or another process trains it (e.g. another sweep on the folder)."""
+    return run_status(run_dir) in (FINISHED, RUNNING)
+
+
+def _run_unless_taken(run_dir: str, command: list[str], log_path: str) -> int:
+    """Runs ``command`` unless its run is taken by the time it would start; then returns 0."""
+    return 0 if _taken(run_dir) else _run_command(command, log_path)
 
 
 def unfinished(specs: Sequence[RunSpec], root: str) -> list[RunSpec]:
-    """The runs of ``specs`` whose folder under ``root`` holds neither a finished run nor
-    one that another process is training."""
-    return [s for s in specs if run_status(s.run_dir(root)) not in (FINISHED, RUNNING)]
+    """The runs of ``specs`` whose folder under ``root`` is not taken (``_taken``)."""
+    return [s for s in specs if not _taken(s.run_dir(root))]
 
 
 def run_sequential(specs: Sequence[RunSpec], root: str, config_preset: str,
@@ -175,7 +176,7 @@ def run_sequential(specs: Sequence[RunSpec], root: str, config_preset: str,
     read again just before it starts, so sweeps sharing a folder split the runs."""
     codes = {}
     for spec in unfinished(specs, root):
-        if run_status(spec.run_dir(root)) in (FINISHED, RUNNING):
+        if _taken(spec.run_dir(root)):
             continue  # finished or claimed by another sweep meanwhile
         codes[spec] = _run_command(spec.command(root, config_preset, common_overrides),
                                    os.path.join(spec.run_dir(root), "sweep.log"))
@@ -210,7 +211,7 @@ def run_on_ray(specs: Sequence[RunSpec], root: str, config_preset: str,
             ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     try:
         # Tasks may wait for a free CPU; each checks its run again when it starts.
-        task = ray.remote(num_cpus=cpus_per_run)(_run_unless_claimed)
+        task = ray.remote(num_cpus=cpus_per_run)(_run_unless_taken)
         running = {task.remote(spec.run_dir(root), spec.command(root, config_preset, common_overrides),
                                os.path.join(spec.run_dir(root), "sweep.log")): spec
                    for spec in todo}

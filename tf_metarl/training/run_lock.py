@@ -51,8 +51,6 @@ def _describe(holder: dict) -> str:
 def live_holder(run_dir: str) -> dict | None:
     """Who trains in ``run_dir`` now ({} if the holder is not named yet), or None if no
     runner holds its lock."""
-    if not os.path.exists(lock_path(run_dir)):
-        return None
     try:
         fd = os.open(lock_path(run_dir), os.O_RDONLY)
     except FileNotFoundError:
