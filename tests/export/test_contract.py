@@ -62,8 +62,11 @@ def test_shipped_signatures_are_the_documented_ones(path):
     metadata = _metadata(path)
     assert _actual_signatures(path) == _documented_signatures(metadata)
     text = (path / "assets" / fmt.CONTRACT_ASSET).read_text()
-    # Exported before the in-graph length check: the contract says so.
-    assert "does NOT detect it" in text and fmt.LENGTH_ERROR not in text
+    if metadata.get("embed_exploration_checks_length", False):
+        _assert_refuses_length_beyond_actions(path)
+        assert fmt.LENGTH_ERROR in text and "does NOT detect it" not in text
+    else:  # exported before the in-graph length check: the contract says so
+        assert "does NOT detect it" in text and fmt.LENGTH_ERROR not in text
 
 
 def test_the_loader_refuses_a_length_beyond_the_actions_given_even_for_old_models():
@@ -101,8 +104,12 @@ def test_export_writes_the_contract_from_its_metadata(saved_model):
 
 def test_new_exports_refuse_a_length_beyond_the_actions_given(saved_model):
     """The reviewer's call: length 5 with 2 actions. It used to return another embedding."""
+    _assert_refuses_length_beyond_actions(saved_model)
+
+
+def _assert_refuses_length_beyond_actions(path):
     import tensorflow as tf
-    embed = tf.saved_model.load(str(saved_model)).signatures["embed_exploration"]
+    embed = tf.saved_model.load(str(path)).signatures["embed_exploration"]
     obs = tf.constant([[[4, 4, 0, 0], [4, 5, 1, 0], [0, 1, 1, 0]]], tf.int32)
     actions = tf.constant([[1, 5]], tf.int32)
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"length exceeds actions.shape\[1\]"):
