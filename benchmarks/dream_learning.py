@@ -1,6 +1,6 @@
-"""Learning benchmark: held-out return vs env steps of one training run, for any
-algorithm, env preset and config preset (default: DREAM with the paper config on
-distracting_bus_map).
+"""Learning benchmark: evaluation return (held-out where the layout has a held-out split)
+vs env steps of one training run, for any algorithm, env preset and config preset
+(default: DREAM with the paper config on distracting_bus_map).
 
 Trains (or resumes) the run in --root_dir (default runs/benchmarks/<name>), then writes
 its learning curve, throughput and learned exploration behaviour to
@@ -93,6 +93,8 @@ def report(root_dir: str, out_path: str, target: float, title: str, conditions: 
     train = read_csv(os.path.join(root_dir, "train.csv"))
     with open(os.path.join(root_dir, "config.json")) as f:
         config = json.load(f)
+    from tf_metarl.training.config import load_config
+    return_name = load_config(root_dir).env.eval_return_name()  # 'held-out return' or not
     lines = [f"# {title}", "",
              f"Written {datetime.datetime.now().isoformat(timespec='seconds')} on "
              f"{platform.node() or 'this machine'} ({os.cpu_count()} CPUs) from `{root_dir}`.",
@@ -100,7 +102,7 @@ def report(root_dir: str, out_path: str, target: float, title: str, conditions: 
              f"seed {config['run']['seed']}, budget {int(config['run']['total_env_steps']):,} env steps.",
              *([f"Overrides: {', '.join(f'`{o}`' for o in overrides)}."] if overrides else []),
              *([f"Conditions: {conditions}"] if conditions else []),
-             "", f"## Held-out evaluation ({config['run']['eval_trials']} fixed trials of the "
+             "", f"## Evaluation: {return_name} ({config['run']['eval_trials']} fixed trials of the "
              f"'{config['env']['eval_split']}' split, epsilon 0, z from the decoder)", "",
              "| env steps | trials | wall time (min) | return | success | exploration length | map visits | fraction of optimal |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -120,9 +122,9 @@ def report(root_dir: str, out_path: str, target: float, title: str, conditions: 
         lines.append(f"- Optimal return {float(evals[-1]['optimal_return']):.2f}; "
                      f"no exploration {float(evals[-1]['no_information_return']):.2f}.")
         best = max(evals, key=lambda r: float(r["eval_return"]))
-        lines.append(f"- Best held-out return {float(best['eval_return']):.3f} at "
+        lines.append(f"- Best {return_name} {float(best['eval_return']):.3f} at "
                      f"{int(best['env_steps']):,} env steps; final {float(evals[-1]['eval_return']):.3f}.")
-    lines.append(f"- First held-out return >= {target}: " + (
+    lines.append(f"- First {return_name} >= {target}: " + (
         f"{int(reached['env_steps']):,} env steps, {float(reached['wall_time']) / 60:.1f} min."
         if reached else "not reached."))
     if last:
@@ -205,6 +207,32 @@ def check_run_folder(root_dir: str):
         return load_config(root_dir)
     except (ConfigError, json.JSONDecodeError) as e:
         raise BenchmarkError(f"--root_dir={root_dir!r}: its config.json cannot be read: {e}") from None
+
+
+def report_path(results_dir: str, name: str) -> str:
+    return os.path.join(results_dir, f"learning_{name}.md")
+
+
+def written_from(report_path: str) -> str | None:
+    """The run folder an existing report names in its 'Written ... from `<folder>`.' line;
+    None when there is no such report."""
+    if not os.path.isfile(report_path):
+        return None
+    with open(report_path) as f:
+        match = re.search(r"^Written .* from `(.*)`\.$", f.read(), re.MULTILINE)
+    return match.group(1) if match else None
+
+
+def check_not_another_runs_report(out_path: str, root_dir: str, diffs: list[str]) -> None:
+    """Refuses to name the report of a run that differs from its preset (``diffs``) after
+    that preset when ``out_path`` already holds the report of another run folder: without
+    --variant the two runs share one report name."""
+    source = written_from(out_path)
+    if diffs and source is not None and os.path.realpath(source) != os.path.realpath(root_dir):
+        raise BenchmarkError(
+            f"the run in {root_dir!r} differs from its preset ({'; '.join(diffs)}), and "
+            f"{out_path!r} already reports another run ({source!r}); name this run's report "
+            "with --variant (and its differences with --override), or pass another --results_dir")
 
 
 def report_run_name(root_dir: str, config, explicit: dict, variant: str = "",
@@ -290,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--variant", type=_variant_name, default="",
                         help="a name for the overrides, appended to the run and report names")
     parser.add_argument("--target", type=float, default=0.7,
-                        help="held-out return whose first crossing the report gives")
+                        help="evaluation return whose first crossing the report gives")
     parser.add_argument("--report_only", action="store_true",
                         help="train nothing: report the run in --root_dir, named after its config.json")
     parser.add_argument("--conditions", default="",
@@ -328,6 +356,7 @@ def main(argv=None):
             config = check_run_folder(root_dir)
             name, diffs = report_run_name(root_dir, config, explicit_flags(argv), args.variant,
                                           args.override)
+            check_not_another_runs_report(report_path(args.results_dir, name), root_dir, diffs)
             if diffs and not args.variant:
                 print(f"note: the run's config differs from its preset in: {'; '.join(diffs)} "
                       "(older code defaults, or overrides to name with --override and --variant)",
@@ -337,7 +366,7 @@ def main(argv=None):
     except (BenchmarkError, ConfigError, LayoutError) as e:
         sys.exit(f"error: {e}")
     os.makedirs(args.results_dir, exist_ok=True)
-    out = os.path.join(args.results_dir, f"learning_{name}.md")
+    out = report_path(args.results_dir, name)
     print(report(root_dir, out, args.target, f"Learning benchmark: {name}", args.conditions,
                  tuple(args.override)))
     print(f"wrote {out}", file=sys.stderr)

@@ -3,11 +3,13 @@
   python launch/plot.py --runs=runs/sweep_paper --output_dir=docs/figures
   python launch/plot.py --runs=runs/dream_a,runs/dream_b --band=ci95
 
-Figures (PNG and SVG, one curve per algorithm/variant): held-out and meta-training
-return against env steps (with the oracle's optimal and the no-exploration lines), and,
-where runs logged them, the dynamics-model and disambiguation losses. Also writes
-results.md: per group, the final and best held-out return (mean ± std over seeds), env
-steps and minutes to reach --target, wall-clock and env steps/s.
+Figures (PNG and SVG, one curve per algorithm/variant): meta-test (evaluation) and
+meta-training return against env steps (with the oracle's optimal and the no-exploration
+lines), and, where runs logged them, the dynamics-model and disambiguation losses. Also
+writes results.md: per group, the final and best evaluation return (mean ± std over
+seeds), env steps and minutes to reach --target, wall-clock and env steps/s. Both say
+"held-out" when every run evaluates on problems it never trained on (not on map or
+small_map, which have no held-out split).
 
 Only finished runs (summary.json written) enter results.md's statistics, so a final
 return never averages runs stopped at different env steps; its "runs finished" column
@@ -34,7 +36,7 @@ flags.DEFINE_list("runs", None, "Run or sweep folders; every run below them is r
 flags.DEFINE_string("output_dir", "figures", "Where to write the figures.")
 flags.DEFINE_enum("band", "std", ["std", "ci95"], "Band around the mean: std over seeds or 95% CI.")
 flags.DEFINE_list("figures", sorted(plotting.FIGURES), "Which figures to draw.")
-flags.DEFINE_float("target", 0.7, "Held-out return whose first crossing the results table reports.")
+flags.DEFINE_float("target", 0.7, "Evaluation return whose first crossing the results table reports.")
 require_folder_or_new("output_dir")
 
 

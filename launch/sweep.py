@@ -9,7 +9,7 @@ Examples:
 Running the same command again skips finished runs and resumes interrupted ones from
 their checkpoints. Each run's output goes to sweep.log in its folder. Whenever a run ends,
 a line reports it and <root_dir>/summary.csv is rewritten with every run's status, env
-steps and latest held-out return; the full summary is printed at the end.
+steps and latest evaluation return; the full summary is printed at the end.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def main(argv):
         (row,) = [r for r in rows if r["run_dir"] == spec.run_dir(root)]
         print(f"[{len(codes)}/{len(todo)}] {spec.algorithm} {spec.env_preset} {spec.variant} "
               f"seed {spec.seed}: {row['status']} (exit code {code}), env steps "
-              f"{row['env_steps']}, held-out return {row['eval_return']}", flush=True)
+              f"{row['env_steps']}, evaluation return {row['eval_return']}", flush=True)
 
     if not FLAGS.dry_run:
         try:

@@ -56,6 +56,45 @@ def test_report_only_names_the_report_from_the_run_config(bench, tmp_path):
     text = (results / "learning_gradient_embedder_small_map_tiny_seed3.md").read_text()
     assert text.startswith("# Learning benchmark: gradient_embedder_small_map_tiny_seed3\n")
     assert "Algorithm `gradient_embedder`, env preset `small_map`, seed 3" in text
+    # small_map has no held-out split: the report does not call its return held-out.
+    assert "## Evaluation: evaluation return (" in text and "held-out" not in text.lower()
+
+
+def test_report_names_the_return_held_out_only_on_a_held_out_split(bench, tmp_path):
+    config = run_config("dream", "distracting_bus_map", "tiny", 0)
+    run = write_run(tmp_path / "run", config)
+    bench.main(["--report_only", f"--root_dir={run}", f"--results_dir={tmp_path / 'a'}"])
+    text = (tmp_path / "a" / "learning_dream_distracting_bus_map_tiny_seed0.md").read_text()
+    assert "## Evaluation: held-out return (" in text and "- Best held-out return 0.750" in text
+    # Evaluating on the training problems is not held out, on the same layout.
+    write_run(run, apply_overrides(config, ["env.eval_split=train"]))
+    bench.main(["--report_only", f"--root_dir={run}", f"--results_dir={tmp_path / 'b'}",
+                "--override=env.eval_split=train", "--variant=train_eval"])
+    text = (tmp_path / "b" / "learning_dream_distracting_bus_map_tiny_train_eval_seed0.md").read_text()
+    assert "## Evaluation: evaluation return (" in text and "held-out" not in text.lower()
+
+
+def test_report_only_will_not_overwrite_another_runs_report(bench, tmp_path):
+    """A run that differs from its preset gets the preset's report name without --variant:
+    if that report came from another run folder, it is refused, not overwritten."""
+    results = tmp_path / "results"
+    base = write_run(tmp_path / "base", run_config("dream", "small_map", "quick", 0))
+    bench.main(["--report_only", f"--root_dir={base}", f"--results_dir={results}"])
+    report = results / "learning_dream_small_map_quick_seed0.md"
+    original = report.read_text()
+    changed = write_run(tmp_path / "changed", apply_overrides(
+        run_config("dream", "small_map", "quick", 0), ["agent.z_dim=7"]))
+    message = exit_message(bench, ["--report_only", f"--root_dir={changed}", f"--results_dir={results}"])
+    assert message.startswith("error: ") and "\n" not in message
+    for text in ("agent.z_dim: 64 -> 7", str(base), "--variant"):
+        assert text in message, text
+    assert report.read_text() == original
+    # Named with --variant it gets its own report; the base run can still rewrite its own.
+    bench.main(["--report_only", f"--root_dir={changed}", f"--results_dir={results}",
+                "--override=agent.z_dim=7", "--variant=small_z"])
+    assert (results / "learning_dream_small_map_quick_small_z_seed0.md").is_file()
+    bench.main(["--report_only", f"--root_dir={base}", f"--results_dir={results}"])
+    assert f"from `{base}`." in report.read_text()
 
 
 def test_report_only_names_the_variant_and_checks_its_overrides(bench, tmp_path):

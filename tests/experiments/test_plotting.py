@@ -14,10 +14,11 @@ from tf_metarl.experiments import plotting, results
 PLOT = pathlib.Path(__file__).resolve().parents[2] / "launch" / "plot.py"
 
 
-def write_run(folder, algorithm, seed, returns, losses=None, run=(), agent=(), finished=True):
+def write_run(folder, algorithm, seed, returns, losses=None, run=(), agent=(), finished=True,
+              env="distracting_bus_map"):
     """A run folder; ``finished`` writes summary.json, as the runner does when training ends."""
     folder.mkdir(parents=True)
-    config = {"algorithm": algorithm, "env": {"preset": "distracting_bus_map"},
+    config = {"algorithm": algorithm, "env": {"preset": env},
               "run": {"seed": seed, "total_env_steps": 300, **dict(run)}, "agent": dict(agent)}
     (folder / "config.json").write_text(json.dumps(config))
     with open(folder / "eval.csv", "w", newline="") as f:
@@ -137,6 +138,23 @@ def test_plot_script_writes_results_table(sweep_root, tmp_path):
     text = (out / "results.md").read_text()
     assert "| dream | base | distracting_bus_map | 0,1 |" in text
     assert text in result.stdout
+
+
+def test_the_return_is_called_held_out_only_when_every_run_evaluates_held_out(sweep_root):
+    runs = plotting.find_runs([str(sweep_root)])
+    assert {r.eval_return_name for r in runs} == {"held-out return"}
+    assert "| final held-out return |" in results.results_markdown(runs, 0.4)
+    # small_map has no held-out split: its return is not held-out, nor is a table holding it.
+    write_run(sweep_root / "dream/small_map/base/seed0", "dream", 0, [0.0, 0.5], env="small_map")
+    write_run(sweep_root / "dream/small_map/base/seed1", "dream", 1, [0.0, 0.5], env="small_map",
+              finished=False)
+    runs = plotting.find_runs([str(sweep_root)])
+    names = {r.env_preset: r.eval_return_name for r in runs}
+    assert names == {"distracting_bus_map": "held-out return", "small_map": "evaluation return"}
+    text = results.results_markdown(runs, 0.4)
+    assert "| final evaluation return |" in text and "| latest evaluation return (at env steps) |" in text
+    assert "held-out" not in text
+    assert plotting.shared_eval_return_name(runs) == "evaluation return"
 
 
 def run_plot(*args):

@@ -21,6 +21,19 @@ def test_overrides_parse_with_field_types():
     validate_config(config)
 
 
+@pytest.mark.parametrize("preset, overrides, name", [
+    ("distracting_bus_map", [], "held-out return"),
+    ("distracting_bus_map", ["env.eval_split=train"], "evaluation return"),
+    ("distracting_bus_map", ["env.eval_split=all"], "evaluation return"),
+    ("distracting_bus_map", ["env.train_split=all"], "evaluation return"),  # test trained on
+    ("map", [], "evaluation return"),  # no held-out split: test is every problem
+    ("small_map", [], "evaluation return"),
+])
+def test_the_evaluation_return_is_held_out_only_on_problems_never_trained_on(preset, overrides, name):
+    config = apply_overrides(make_config("dream", preset, "tiny"), overrides)
+    assert config.env.eval_return_name() == name
+
+
 @pytest.mark.parametrize("override, message", [
     ("agent.learning_rat=1", "unknown config key 'agent.learning_rat'"),
     ("run.num_envs=many", "run.num_envs='many': expected an integer"),

@@ -24,13 +24,15 @@ from typing import Sequence
 import numpy as np
 
 from tf_metarl.config import ConfigError, to_dict
+from tf_metarl.envs.layout import LayoutError
 from tf_metarl.experiments import sweep
 from tf_metarl.statistics import ci95_half_width
 from tf_metarl.training.config import BOOKKEEPING_RUN_FIELDS, load_config
 
 # Figure name -> (CSV file, column(s) tried in order, y label).
 FIGURES = {
-    "meta_test_return": ("eval.csv", ("eval_return",), "held-out (meta-test) return"),
+    # "held-out" only when every run's evaluation is (eval_return_name).
+    "meta_test_return": ("eval.csv", ("eval_return",), "meta-test return"),
     "meta_train_return": ("train.csv", ("train_return",), "meta-training return"),
     "dynamics_loss": ("train.csv", ("execute/dynamics_loss_post", "execute/transition_loss"),
                       "dynamics-model loss"),
@@ -61,6 +63,7 @@ class Run:
     # built without it counts as unfinished.
     status: str = ""
     total_env_steps: int = 0  # the run's budget (config run.total_env_steps)
+    eval_return_name: str = "evaluation return"  # EnvConfig.eval_return_name of its config
 
     @property
     def group(self) -> tuple[str, str, str, str]:
@@ -160,9 +163,11 @@ def find_runs(roots: Sequence[str]) -> list[Run]:
         # Through the config classes, so a field a run's config.json predates compares
         # as its default, not as a difference.
         try:
-            config = to_dict(load_config(dirpath))
-        except ConfigError as e:
+            loaded = load_config(dirpath)
+            return_name = loaded.env.eval_return_name()
+        except (ConfigError, LayoutError) as e:
             raise ConfigError(f"run folder {dirpath!r}: {e}") from None
+        config = to_dict(loaded)
         seed = int(config["run"].pop("seed"))
         for field in BOOKKEEPING_RUN_FIELDS:
             config["run"].pop(field, None)
@@ -170,7 +175,8 @@ def find_runs(roots: Sequence[str]) -> list[Run]:
                   env_preset=config["env"]["preset"], variant=_variant_of(dirpath, root),
                   seed=seed, tables=tables, config_key=json.dumps(config, sort_keys=True),
                   status=sweep.run_status(dirpath),
-                  total_env_steps=int(config["run"]["total_env_steps"]))
+                  total_env_steps=int(config["run"]["total_env_steps"]),
+                  eval_return_name=return_name)
         # Refused, not warned about: the table's "± std over seeds" assumes each seed once,
         # and a warning scrolls past while results.md keeps the wrong numbers. The two
         # folders are copies or a rerun of one seed; naming both lets one be left out.
@@ -181,6 +187,13 @@ def find_runs(roots: Sequence[str]) -> list[Run]:
                 f"seed ({seed}): it would count as two seeds; pass only one of them")
         runs.append(run)
     return sorted(runs, key=lambda r: (r.group, r.seed))
+
+
+def shared_eval_return_name(runs: Sequence[Run]) -> str:
+    """'held-out return' when every run evaluates on held-out problems, else 'evaluation
+    return': the name of a figure or table column drawn from all of ``runs``."""
+    names = {run.eval_return_name for run in runs}
+    return names.pop() if len(names) == 1 else "evaluation return"
 
 
 def group_runs(runs: Sequence[Run]) -> dict[tuple[str, str, str, str], list[Run]]:
@@ -247,6 +260,8 @@ def plot_figure(runs: Sequence[Run], figure: str, out_dir: str, band: str = "std
     import matplotlib.pyplot as plt
 
     _, _, ylabel = FIGURES[figure]
+    if figure == "meta_test_return":
+        ylabel = shared_eval_return_name(runs).replace(" return", " (meta-test) return")
     groups = group_runs(runs)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     drawn = 0

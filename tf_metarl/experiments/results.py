@@ -1,8 +1,9 @@
 """The results table: one row per group of runs that differ only by seed.
 
 Each row answers "how good, how fast to learn, how fast to run": the final and best
-held-out return (mean and sample std over seeds), the env steps and wall-clock at which
-each seed first reached a target return, and each run's wall-clock and throughput.
+evaluation return (mean and sample std over seeds; "held-out" when every run evaluates on
+held-out problems), the env steps and wall-clock at which each seed first reached a target
+return, and each run's wall-clock and throughput.
 
 Only finished runs (``Run.finished``) enter a row, so a final return never averages runs
 stopped at different env steps; a row says how many of its group's runs that is, and
@@ -15,11 +16,11 @@ from typing import Sequence
 
 import numpy as np
 
-from tf_metarl.experiments.plotting import Run, group_runs
+from tf_metarl.experiments.plotting import Run, group_runs, shared_eval_return_name
 
 
 def first_reaching(run: Run, target: float) -> tuple[float, float] | None:
-    """(env steps, wall seconds) of the first held-out evaluation >= target, or None."""
+    """(env steps, wall seconds) of the first evaluation return >= target, or None."""
     table = run.tables.get("eval.csv", {})
     if "eval_return" not in table:
         return None
@@ -59,6 +60,7 @@ def summarize_group(members: Sequence[Run], target: float = 0.7) -> dict:
     first = members[0]
     return {
         "algorithm": first.algorithm, "env_preset": first.env_preset, "variant": first.variant,
+        "return_name": shared_eval_return_name(members),
         "seeds": sorted(r.seed for r in members),
         "env_steps": _mean_std(steps)[0],
         "final_return": _mean_std(finals), "best_return": _mean_std(bests),
@@ -92,7 +94,9 @@ def _pm(mean_std: tuple[float, float], fmt: str, scale: float = 1.0, unit: str =
 def format_markdown(rows: Sequence[dict]) -> str:
     """The table as Markdown; '±' is the sample std over seeds (absent for one seed)."""
     target = rows[0]["target"] if rows else 0.7
-    lines = [f"| algorithm | variant | env | seeds | env steps | final held-out return | best | "
+    names = {row.get("return_name", "evaluation return") for row in rows}
+    return_name = names.pop() if len(names) == 1 else "evaluation return"
+    lines = [f"| algorithm | variant | env | seeds | env steps | final {return_name} | best | "
              f"seeds reaching {target:g} | env steps to {target:g} | minutes to {target:g} | "
              f"wall-clock (min) | env steps/s | runs finished |",
              "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -110,7 +114,7 @@ def format_markdown(rows: Sequence[dict]) -> str:
 
 def unfinished_markdown(runs: Sequence[Run]) -> str:
     """Markdown listing the unfinished runs (status, env steps reached of the budget, latest
-    held-out return, folder) under a note that they have no final return; '' if none."""
+    evaluation return, folder) under a note that they have no final return; '' if none."""
     unfinished = [r for r in runs if not r.finished]
     if not unfinished:
         return ""
@@ -118,8 +122,8 @@ def unfinished_markdown(runs: Sequence[Run]) -> str:
              "stops where its shortest run stops, but left out of the final statistics; "
              "their latest evaluation is not a final return.",
              "",
-             "| algorithm | variant | env | seed | status | env steps reached | latest held-out return "
-             "(at env steps) | folder |",
+             "| algorithm | variant | env | seed | status | env steps reached | latest "
+             f"{shared_eval_return_name(unfinished)} (at env steps) | folder |",
              "|---|---|---|---:|---|---:|---:|---|"]
     for run in unfinished:
         evals = run.tables.get("eval.csv", {})

@@ -230,7 +230,7 @@ def run_on_ray(specs: Sequence[RunSpec], root: str, config_preset: str,
 
 def summarize(specs: Sequence[RunSpec], root: str,
               return_codes: dict[RunSpec, int] | None = None) -> list[dict]:
-    """One row per run: status, env steps and the latest held-out return."""
+    """One row per run: status, env steps and the latest evaluation return."""
     rows = []
     for spec in specs:
         run_dir = spec.run_dir(root)

@@ -43,6 +43,14 @@ class EnvConfig:
             return layouts[0]
         return preset_layout(self.preset)
 
+    def eval_return_name(self) -> str:
+        """How reports name the evaluation return: 'held-out return' only when evaluation
+        plays problems meta-training never sees; 'evaluation return' otherwise (``map`` and
+        ``small_map`` have no held-out split; other splits may overlap)."""
+        held_out = (self.eval_split == "test" and self.train_split == "train"
+                    and self.make_layout().has_held_out_split)
+        return "held-out return" if held_out else "evaluation return"
+
 
 # Run fields that change how a run is shown, logged or stored, not what it learns: runs
 # that differ only in these and their seed repeat one experiment.
