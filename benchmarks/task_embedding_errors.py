@@ -31,9 +31,13 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tf_metarl import losses  # noqa: E402
+from tf_metarl.config import ConfigError  # noqa: E402
 from tf_metarl.agents.dream.agent import step_masks  # noqa: E402
 from tf_metarl.envs.core import BatchedBusMap, sample_trials  # noqa: E402
+from tf_metarl.envs.layout import LayoutError  # noqa: E402
 from tf_metarl.export.exporter import find_checkpoint  # noqa: E402
+from tf_metarl.export.paths import RunDirError, check_run_dir  # noqa: E402
+from tf_metarl.flag_checks import can_be_folder  # noqa: E402
 from tf_metarl.training.collection import play_trials  # noqa: E402
 from tf_metarl.training.config import load_config  # noqa: E402
 from tf_metarl.training.runner import make_agent  # noqa: E402
@@ -104,12 +108,26 @@ def main():
     args = parser.parse_args()
     if args.trials < 1:
         parser.error(f"--trials={args.trials}: expected at least 1")
+    output = pathlib.Path(args.output)
+    if output.is_dir() or not can_be_folder(str(output.resolve().parent)):
+        parser.error(f"--output={args.output!r}: expected a file path whose folder exists or can "
+                     "be created (not a folder, not under a file)")
+    run_dirs = [d for d in args.run_dirs.split(",") if d]
+    if not run_dirs:
+        parser.error(f"--run_dirs={args.run_dirs!r}: expected comma-separated run folders")
+    for run_dir in run_dirs:  # all checked before the first (slow) evaluation
+        try:
+            check_run_dir(run_dir)
+            load_config(run_dir).env.make_layout()
+        except (RunDirError, ConfigError, LayoutError) as e:
+            parser.error(f"--run_dirs: {e}")
     rows = {}
-    for run_dir in args.run_dirs.split(","):
+    for run_dir in run_dirs:
         rows[run_dir] = embedding_errors(run_dir, args.trials, args.seed)
         print(run_dir, rows[run_dir], flush=True)
     text = report(rows, args)
-    pathlib.Path(args.output).write_text(text)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
     print(text)
 
 
