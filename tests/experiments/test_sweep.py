@@ -22,6 +22,27 @@ def sweep_command(root, *extra):
             *[f"--override={o}" for o in COMMON], *extra]
 
 
+def test_the_sweep_record_keeps_every_distinct_sweep_on_a_folder(tmp_path):
+    import json
+    first = sweep.expand(["dream"], ["map"], [0, 1], {})
+    more_seeds = sweep.expand(["dream"], ["map"], [2], {})
+    # A record of the earlier form (one definition) becomes the first entry.
+    old = {"config_preset": "paper", "common_overrides": [],
+           "runs": [{"algorithm": "dream", "env_preset": "map", "seed": 0, "variant_overrides": []}]}
+    (tmp_path / "sweep.json").write_text(json.dumps(old))
+    sweep.write_spec(first, str(tmp_path), "tiny", ["run.total_env_steps=240"])
+    sweep.write_spec(first, str(tmp_path), "tiny", ["run.total_env_steps=240"])  # the same again
+    sweep.write_spec(more_seeds, str(tmp_path), "tiny", ["run.total_env_steps=240"])
+    sweeps = json.loads((tmp_path / "sweep.json").read_text())["sweeps"]
+    assert sweeps[0] == old and len(sweeps) == 3
+    assert [[r["seed"] for r in s["runs"]] for s in sweeps[1:]] == [[0, 1], [2]]
+    assert sweeps[1]["config_preset"] == "tiny"
+    assert sweeps[1]["common_overrides"] == ["run.total_env_steps=240"]
+    (tmp_path / "sweep.json").write_text("{not json")
+    with pytest.raises(sweep.SweepError, match="sweep.json' is not valid JSON"):
+        sweep.write_spec(first, str(tmp_path), "tiny", [])
+
+
 def test_grid_expansion_and_variant_names():
     specs = sweep.expand(["dream"], ["map"], [0, 1], sweep.parse_grid(["agent.learning_rate=1e-4,3e-4"]))
     assert len(specs) == 4

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import fcntl
 import itertools
 import json
 import os
@@ -272,8 +273,30 @@ def format_summary(rows: list[dict]) -> str:
 
 def write_spec(specs: Sequence[RunSpec], root: str, config_preset: str,
                common_overrides: Sequence[str]) -> None:
-    """Records the sweep's definition in ``<root>/sweep.json``."""
+    """Adds the sweep's definition to ``<root>/sweep.json``: ``{"sweeps": [...]}``, one
+    entry per distinct sweep started on the folder (a folder may gain seeds or variants
+    later, or be shared by two sweeps), each recorded once. A file of the earlier form (a
+    single definition) becomes the first entry."""
     os.makedirs(root, exist_ok=True)
-    with open(os.path.join(root, "sweep.json"), "w") as f:
-        json.dump({"config_preset": config_preset, "common_overrides": list(common_overrides),
-                   "runs": [dataclasses.asdict(s) for s in specs]}, f, indent=2)
+    # Through JSON, so it compares equal to a recorded entry (tuples become lists).
+    entry = json.loads(json.dumps({"config_preset": config_preset,
+                                   "common_overrides": list(common_overrides),
+                                   "runs": [dataclasses.asdict(s) for s in specs]}))
+    path = os.path.join(root, "sweep.json")
+    # Sweeps started together on one folder each add their entry: read, add and write
+    # under an exclusive lock on the file itself.
+    with open(path, "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.seek(0)
+        text = f.read()
+        try:
+            recorded = json.loads(text) if text.strip() else {"sweeps": []}
+        except json.JSONDecodeError as e:
+            raise SweepError(f"{path!r} is not valid JSON ({e}); move it aside to start a new "
+                             "record") from None
+        sweeps = recorded["sweeps"] if "sweeps" in recorded else [recorded]
+        if entry not in sweeps:
+            sweeps.append(entry)
+        f.seek(0)
+        f.truncate()
+        json.dump({"sweeps": sweeps}, f, indent=2)
