@@ -97,7 +97,8 @@ def report(root_dir: str, out_path: str, target: float, title: str, conditions: 
     return_name = load_config(root_dir).env.eval_return_name()  # 'held-out return' or not
     lines = [f"# {title}", "",
              f"Written {datetime.datetime.now().isoformat(timespec='seconds')} on "
-             f"{platform.node() or 'this machine'} ({os.cpu_count()} CPUs) from `{root_dir}`.",
+             # Absolute, so written_from names the folder wherever the report is read.
+             f"{platform.node() or 'this machine'} ({os.cpu_count()} CPUs) from `{os.path.abspath(root_dir)}`.",
              f"Algorithm `{config['algorithm']}`, env preset `{config['env']['preset']}`, "
              f"seed {config['run']['seed']}, budget {int(config['run']['total_env_steps']):,} env steps.",
              *([f"Overrides: {', '.join(f'`{o}`' for o in overrides)}."] if overrides else []),

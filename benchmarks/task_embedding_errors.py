@@ -120,7 +120,8 @@ def main():
             check_run_dir(run_dir)
             load_config(run_dir).env.make_layout()
         except (RunDirError, ConfigError, LayoutError) as e:
-            parser.error(f"--run_dirs: {e}")
+            # check_run_dir's hint names export.py's --checkpoint, which this script lacks.
+            parser.error(f"--run_dirs: {str(e).replace(' or pass --checkpoint', '')}")
     rows = {}
     for run_dir in run_dirs:
         rows[run_dir] = embedding_errors(run_dir, args.trials, args.seed)

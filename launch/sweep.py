@@ -64,13 +64,13 @@ def main(argv):
         # Check every run's config now, not hours later inside a worker, and against the
         # run already in its folder (a finished one would otherwise count as done).
         sweep.check_run_configs(specs, FLAGS.root_dir, FLAGS.config_preset, FLAGS.override)
+        if not FLAGS.dry_run:  # a dry run leaves the sweep folder as it is
+            sweep.write_spec(specs, FLAGS.root_dir, FLAGS.config_preset, FLAGS.override)
     except (sweep.SweepError, ConfigError) as e:
         sys.exit(f"error: {e}")
 
     root = FLAGS.root_dir
     summary_path = os.path.join(root, "summary.csv")
-    if not FLAGS.dry_run:  # a dry run leaves the sweep folder as it is
-        sweep.write_spec(specs, root, FLAGS.config_preset, FLAGS.override)
     todo = sweep.unfinished(specs, root)
     print(f"{len(specs)} runs in {root}, {len(todo)} to run", flush=True)
     codes = {}

@@ -1,4 +1,5 @@
-"""Trains a meta-RL agent on the bus-map world and evaluates it on held-out problems.
+"""Trains a meta-RL agent on the bus-map world and evaluates it on held-out problems
+(where the layout has them: not on map or small_map).
 
 Examples:
   python launch/train.py --config_preset=quick
@@ -75,7 +76,7 @@ def main(argv):
         sys.exit(f"error: {e}")
     print(f"\n{config.algorithm} on {runner.layout.name}: {summary['env_steps']} env steps, "
           f"{summary['wall_time']:.0f} s")
-    print(f"return on {runner.layout.describe_split(config.env.eval_split)} {summary['eval_return']:.3f} (optimal {summary['optimal_return']:.3f}, "
+    print(f"return on {config.env.describe_eval_problems(runner.layout)} {summary['eval_return']:.3f} (optimal {summary['optimal_return']:.3f}, "
           f"no exploration {summary['no_information_return']:.3f}), success "
           f"{summary['eval_success']:.2f}, exploration length {summary['eval_explore_length']:.1f}")
     print(f"run folder: {root_dir}")

@@ -97,6 +97,25 @@ def test_report_only_will_not_overwrite_another_runs_report(bench, tmp_path):
     assert f"from `{base}`." in report.read_text()
 
 
+def test_reports_name_their_run_folder_absolutely(bench, tmp_path, monkeypatch):
+    """A relative --root_dir is written as an absolute path, so the check above holds
+    whichever folder the next report is written from."""
+    results = tmp_path / "results"
+    write_run(tmp_path / "a" / "runs" / "r", apply_overrides(
+        run_config("dream", "small_map", "quick", 0), ["agent.z_dim=7"]))
+    write_run(tmp_path / "b" / "runs" / "r", apply_overrides(
+        run_config("dream", "small_map", "quick", 0), ["agent.z_dim=9"]))
+    monkeypatch.chdir(tmp_path / "a")
+    bench.main(["--report_only", "--root_dir=runs/r", f"--results_dir={results}"])
+    report = results / "learning_dream_small_map_quick_seed0.md"
+    assert bench.written_from(str(report)) == str(tmp_path / "a" / "runs" / "r")
+    monkeypatch.chdir(tmp_path / "b")  # the same relative path, another run
+    message = exit_message(bench, ["--report_only", "--root_dir=runs/r", f"--results_dir={results}"])
+    assert message.startswith("error: ") and str(tmp_path / "a" / "runs" / "r") in message
+    monkeypatch.chdir(tmp_path)  # the run that wrote it, named from elsewhere
+    bench.main(["--report_only", "--root_dir=a/runs/r", f"--results_dir={results}"])
+
+
 def test_report_only_names_the_variant_and_checks_its_overrides(bench, tmp_path):
     config = run_config("dream", "small_map", "quick", 0, ["run.overlap_collection=true"])
     run = write_run(tmp_path / "run", config)

@@ -22,4 +22,5 @@ def test_bad_run_folders_fail_before_any_evaluation(tmp_path):
         last = result.stderr.strip().splitlines()[-1]
         assert last.startswith("task_embedding_errors.py: error: --run_dirs: ") and str(run_dir) in last
         assert message in last and "Traceback" not in result.stderr
+        assert "--checkpoint" not in last  # export.py's flag, not this script's
     assert not output.exists()

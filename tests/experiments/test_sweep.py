@@ -38,9 +38,12 @@ def test_the_sweep_record_keeps_every_distinct_sweep_on_a_folder(tmp_path):
     assert [[r["seed"] for r in s["runs"]] for s in sweeps[1:]] == [[0, 1], [2]]
     assert sweeps[1]["config_preset"] == "tiny"
     assert sweeps[1]["common_overrides"] == ["run.total_env_steps=240"]
-    (tmp_path / "sweep.json").write_text("{not json")
-    with pytest.raises(sweep.SweepError, match="sweep.json' is not valid JSON"):
-        sweep.write_spec(first, str(tmp_path), "tiny", [])
+    for bad in ("{not json", "[1, 2]", "3", '{"sweeps": 3}'):
+        (tmp_path / "sweep.json").write_text(bad)
+        with pytest.raises(sweep.SweepError, match="sweep.json' (cannot be read as|is not) a sweep record"):
+            sweep.write_spec(first, str(tmp_path), "tiny", [])
+        assert (tmp_path / "sweep.json").read_text() == bad
+    assert sorted(os.listdir(tmp_path)) == ["sweep.json"]
 
 
 def test_grid_expansion_and_variant_names():
@@ -125,6 +128,12 @@ def test_bad_sweep_flags(tmp_path):
     result = subprocess.run([sys.executable, str(SWEEP), "--override=agent.lr=1", f"--root_dir={tmp_path}"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode != 0 and "unknown config key 'agent.lr'" in result.stderr
+    # A sweep record that is not one stops the sweep before any run starts.
+    (tmp_path / "sweep.json").write_text("{not json")
+    result = subprocess.run(sweep_command(tmp_path), capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: '{tmp_path / 'sweep.json'}'")
+    assert sorted(os.listdir(tmp_path)) == ["sweep.json"]
 
 
 def test_dry_run_lists_runs_and_writes_nothing(tmp_path):

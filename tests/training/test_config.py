@@ -32,6 +32,21 @@ def test_overrides_parse_with_field_types():
 def test_the_evaluation_return_is_held_out_only_on_problems_never_trained_on(preset, overrides, name):
     config = apply_overrides(make_config("dream", preset, "tiny"), overrides)
     assert config.env.eval_return_name() == name
+    assert config.env.evaluates_held_out() == (name == "held-out return")
+    assert ("held-out problems" == config.env.describe_eval_problems()) == (name == "held-out return")
+
+
+def test_evaluation_problems_in_words():
+    def words(preset, *overrides):
+        return apply_overrides(make_config("dream", preset, "tiny"), list(overrides)).env.describe_eval_problems()
+    assert words("distracting_bus_map") == "held-out problems"
+    assert words("distracting_bus_map", "env.train_split=all") == (
+        "'test' problems, trained on too (env.train_split='all')")
+    assert words("distracting_bus_map", "env.eval_split=train") == "training problems"
+    assert words("small_map") == "all problems (small_map has no held-out split)"
+    # A layout file that has gone (an old run read elsewhere) is not called held-out.
+    gone = apply_overrides(make_config("dream", "small_map", "tiny"), ["env.layout_file=/no/such.json"])
+    assert gone.env.eval_return_name() == "evaluation return"
 
 
 @pytest.mark.parametrize("override, message", [

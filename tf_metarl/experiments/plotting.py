@@ -19,12 +19,11 @@ import csv
 import dataclasses
 import json
 import os
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
 from tf_metarl.config import ConfigError, to_dict
-from tf_metarl.envs.layout import LayoutError
 from tf_metarl.experiments import sweep
 from tf_metarl.statistics import ci95_half_width
 from tf_metarl.training.config import BOOKKEEPING_RUN_FIELDS, load_config
@@ -164,8 +163,7 @@ def find_runs(roots: Sequence[str]) -> list[Run]:
         # as its default, not as a difference.
         try:
             loaded = load_config(dirpath)
-            return_name = loaded.env.eval_return_name()
-        except (ConfigError, LayoutError) as e:
+        except ConfigError as e:
             raise ConfigError(f"run folder {dirpath!r}: {e}") from None
         config = to_dict(loaded)
         seed = int(config["run"].pop("seed"))
@@ -176,7 +174,7 @@ def find_runs(roots: Sequence[str]) -> list[Run]:
                   seed=seed, tables=tables, config_key=json.dumps(config, sort_keys=True),
                   status=sweep.run_status(dirpath),
                   total_env_steps=int(config["run"]["total_env_steps"]),
-                  eval_return_name=return_name)
+                  eval_return_name=loaded.env.eval_return_name())
         # Refused, not warned about: the table's "± std over seeds" assumes each seed once,
         # and a warning scrolls past while results.md keeps the wrong numbers. The two
         # folders are copies or a rerun of one seed; naming both lets one be left out.
@@ -189,11 +187,16 @@ def find_runs(roots: Sequence[str]) -> list[Run]:
     return sorted(runs, key=lambda r: (r.group, r.seed))
 
 
-def shared_eval_return_name(runs: Sequence[Run]) -> str:
-    """'held-out return' when every run evaluates on held-out problems, else 'evaluation
-    return': the name of a figure or table column drawn from all of ``runs``."""
-    names = {run.eval_return_name for run in runs}
+def common_return_name(names: Iterable[str]) -> str:
+    """The one name all of ``names`` share ('held-out return' when every run evaluates on
+    held-out problems), else 'evaluation return'."""
+    names = set(names)
     return names.pop() if len(names) == 1 else "evaluation return"
+
+
+def shared_eval_return_name(runs: Sequence[Run]) -> str:
+    """The name of a figure or table column drawn from all of ``runs``."""
+    return common_return_name(run.eval_return_name for run in runs)
 
 
 def group_runs(runs: Sequence[Run]) -> dict[tuple[str, str, str, str], list[Run]]:

@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from tf_metarl.experiments.plotting import Run, group_runs, shared_eval_return_name
+from tf_metarl.experiments.plotting import Run, common_return_name, group_runs, shared_eval_return_name
 
 
 def first_reaching(run: Run, target: float) -> tuple[float, float] | None:
@@ -94,8 +94,7 @@ def _pm(mean_std: tuple[float, float], fmt: str, scale: float = 1.0, unit: str =
 def format_markdown(rows: Sequence[dict]) -> str:
     """The table as Markdown; '±' is the sample std over seeds (absent for one seed)."""
     target = rows[0]["target"] if rows else 0.7
-    names = {row.get("return_name", "evaluation return") for row in rows}
-    return_name = names.pop() if len(names) == 1 else "evaluation return"
+    return_name = common_return_name(row.get("return_name", "evaluation return") for row in rows)
     lines = [f"| algorithm | variant | env | seeds | env steps | final {return_name} | best | "
              f"seeds reaching {target:g} | env steps to {target:g} | minutes to {target:g} | "
              f"wall-clock (min) | env steps/s | runs finished |",

@@ -283,20 +283,35 @@ def write_spec(specs: Sequence[RunSpec], root: str, config_preset: str,
                                    "common_overrides": list(common_overrides),
                                    "runs": [dataclasses.asdict(s) for s in specs]}))
     path = os.path.join(root, "sweep.json")
-    # Sweeps started together on one folder each add their entry: read, add and write
-    # under an exclusive lock on the file itself.
-    with open(path, "a+") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        f.seek(0)
-        text = f.read()
-        try:
-            recorded = json.loads(text) if text.strip() else {"sweeps": []}
-        except json.JSONDecodeError as e:
-            raise SweepError(f"{path!r} is not valid JSON ({e}); move it aside to start a new "
-                             "record") from None
-        sweeps = recorded["sweeps"] if "sweeps" in recorded else [recorded]
+    # Sweeps started together on one folder each add their entry: read, add and replace
+    # (atomically, so a crash never leaves a cut file) under an exclusive lock on the folder.
+    folder = os.open(root, os.O_RDONLY)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)
+        sweeps = _recorded_sweeps(path)
         if entry not in sweeps:
             sweeps.append(entry)
-        f.seek(0)
-        f.truncate()
-        json.dump({"sweeps": sweeps}, f, indent=2)
+        with open(path + ".tmp", "w") as f:
+            json.dump({"sweeps": sweeps}, f, indent=2)
+        os.replace(path + ".tmp", path)
+    finally:
+        os.close(folder)  # releases the lock
+
+
+def _recorded_sweeps(path: str) -> list:
+    """The sweep definitions in ``path`` (none if it does not exist); raises SweepError
+    for a file that is not a sweep record."""
+    if not os.path.exists(path):
+        return []
+    try:
+        with open(path) as f:
+            recorded = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        raise SweepError(f"{path!r} cannot be read as a sweep record ({e}); move it aside to "
+                         "start a new record") from None
+    if isinstance(recorded, dict) and isinstance(recorded.get("sweeps"), list):
+        return recorded["sweeps"]
+    if isinstance(recorded, dict) and {"config_preset", "runs"} <= recorded.keys():
+        return [recorded]  # the earlier form: one definition
+    raise SweepError(f"{path!r} is not a sweep record (expected {{\"sweeps\": [...]}}); move it "
+                     "aside to start a new record")

@@ -28,9 +28,10 @@ change the embedding (see ``contract_document``).
 
 from __future__ import annotations
 
-import math
 import os
 from typing import Any
+
+from tf_metarl.envs.layout import layout_from_dict
 
 FORMAT_VERSION = 1
 METADATA_ASSET = "metadata.json"
@@ -101,21 +102,6 @@ def _signature_lines(dims) -> list[str]:
     return lines
 
 
-def _problem_counts(layout: dict[str, Any]) -> tuple[int, int, int]:
-    colored = math.factorial(len(layout["colored_stops"]))
-    gray = math.factorial(len(layout["gray_stops"])) if layout.get("gray_stops") else 1
-    return colored, gray, colored * gray
-
-
-def _split_sizes(layout: dict[str, Any], num_problems: int) -> tuple[int, int]:
-    ids = list(layout.get("problem_ids") or range(num_problems))
-    k = int(layout.get("test_split_every", 1))
-    if k == 1:
-        return len(ids), len(ids)
-    train = sum(1 for i in ids if i % k == 0)
-    return train, len(ids) - train
-
-
 def contract_document(metadata: dict[str, Any]) -> str:
     """The consumer's contract of a policy with ``metadata``: ``assets/README.md``."""
     m = metadata
@@ -127,8 +113,11 @@ def contract_document(metadata: dict[str, Any]) -> str:
     no_action = int(m.get("no_action", A))
     pad = pad_action(m)
     end = names.index("end_episode")
-    colored, gray, num_problems = _problem_counts(lay)
-    train, test = _split_sizes(lay, num_problems)
+    # The counts come from the layout itself, so the contract cannot disagree with it.
+    layout = layout_from_dict(lay, str(lay.get("name", "layout")))
+    colored, gray = layout.num_colored_permutations, layout.num_gray_permutations
+    num_problems = layout.num_problems
+    train, test = (layout.split_problem_ids(split).size for split in ("train", "test"))
     has_map = lay.get("map_cell") is not None
     actions = ", ".join(f"{i} {n}" for i, n in enumerate(names))
     checked = m.get("embed_exploration_checks_length", False)

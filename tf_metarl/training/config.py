@@ -13,6 +13,8 @@ import json
 import os
 from typing import Any, Sequence
 
+import numpy as np
+
 from tf_metarl import config as config_lib
 from tf_metarl.config import ConfigError, check
 from tf_metarl.envs.layout import PRESETS, BusMapLayout, LayoutError, load_layouts, preset_layout
@@ -25,7 +27,7 @@ class EnvConfig:
     preset: str = "distracting_bus_map"  # named preset (see tf_metarl.envs.PRESETS)
     layout_file: str = ""  # optional JSON layout that replaces the preset
     train_split: str = "train"  # problems of meta-training trials
-    eval_split: str = "test"  # held-out problems of evaluation trials
+    eval_split: str = "test"  # problems of evaluation trials (held out from train_split's)
 
     def validate(self) -> None:
         check(self.preset in PRESETS, f"env.preset={self.preset!r}: expected one of {sorted(PRESETS)}")
@@ -43,13 +45,32 @@ class EnvConfig:
             return layouts[0]
         return preset_layout(self.preset)
 
+    def evaluates_held_out(self, layout: BusMapLayout | None = None) -> bool:
+        """True when no evaluation problem is a meta-training problem: not on ``map`` and
+        ``small_map`` (no held-out split), nor when the splits overlap (e.g.
+        ``train_split='all'``). ``layout`` defaults to ``make_layout()``."""
+        layout = layout or self.make_layout()
+        return not np.intersect1d(layout.split_problem_ids(self.eval_split),
+                                  layout.split_problem_ids(self.train_split)).size
+
+    def describe_eval_problems(self, layout: BusMapLayout | None = None) -> str:
+        """The evaluation problems in words, e.g. 'held-out problems' or 'all problems
+        (small_map has no held-out split)'; 'held-out' only when ``evaluates_held_out``."""
+        layout = layout or self.make_layout()
+        if self.evaluates_held_out(layout):
+            return "held-out problems"
+        if layout.has_held_out_split and self.eval_split not in ("all", self.train_split):
+            return f"'{self.eval_split}' problems, trained on too (env.train_split={self.train_split!r})"
+        return layout.describe_split(self.eval_split)
+
     def eval_return_name(self) -> str:
-        """How reports name the evaluation return: 'held-out return' only when evaluation
-        plays problems meta-training never sees; 'evaluation return' otherwise (``map`` and
-        ``small_map`` have no held-out split; other splits may overlap)."""
-        held_out = (self.eval_split == "test" and self.train_split == "train"
-                    and self.make_layout().has_held_out_split)
-        return "held-out return" if held_out else "evaluation return"
+        """How reports name the evaluation return: 'held-out return' when
+        ``evaluates_held_out``, else 'evaluation return' (also when the layout file can no
+        longer be read: a report of an old run must not fail on it)."""
+        try:
+            return "held-out return" if self.evaluates_held_out() else "evaluation return"
+        except LayoutError:
+            return "evaluation return"
 
 
 # Run fields that change how a run is shown, logged or stored, not what it learns: runs
@@ -66,7 +87,7 @@ class RunConfig:
     num_envs: int = 16  # trials collected in parallel
     total_env_steps: int = 1_000_000  # exploration + execution steps of meta-training
     eval_every_trials: int = 2_000  # meta-training trials between evaluations
-    eval_trials: int = 100  # held-out trials per evaluation (epsilon 0, z from the decoder)
+    eval_trials: int = 100  # eval_split trials per evaluation (epsilon 0, z from the decoder)
     log_every_trials: int = 500  # meta-training trials between train.csv rows
     checkpoint_every_trials: int = 2_000  # meta-training trials between checkpoints
     max_checkpoints: int = 2  # checkpoints kept on disk

@@ -9,7 +9,7 @@ are played in a thread while the updates run, by an actor holding a copy of the 
 A run folder holds:
   config.json        the resolved config (a run can be reproduced from its folder)
   train.csv          meta-training statistics every ``run.log_every_trials`` trials
-  eval.csv           held-out evaluations every ``run.eval_every_trials`` trials
+  eval.csv           evaluations (``env.eval_split``, held out by default) every ``run.eval_every_trials`` trials
   tensorboard/       the same scalars as TensorBoard events
   checkpoints/       networks, optimizers, targets, counters, RNG states and replay
   summary.json       the final evaluation, written when the run completes
