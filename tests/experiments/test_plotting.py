@@ -144,6 +144,7 @@ def test_the_return_is_called_held_out_only_when_every_run_evaluates_held_out(sw
     runs = plotting.find_runs([str(sweep_root)])
     assert {r.eval_return_name for r in runs} == {"held-out return"}
     assert "| final held-out return |" in results.results_markdown(runs, 0.4)
+    assert plotting.figure_label(runs, "meta_test_return") == "held-out (meta-test) return"
     # small_map has no held-out split: its return is not held-out, nor is a table holding it.
     write_run(sweep_root / "dream/small_map/base/seed0", "dream", 0, [0.0, 0.5], env="small_map")
     write_run(sweep_root / "dream/small_map/base/seed1", "dream", 1, [0.0, 0.5], env="small_map",
@@ -155,6 +156,8 @@ def test_the_return_is_called_held_out_only_when_every_run_evaluates_held_out(sw
     assert "| final evaluation return |" in text and "| latest evaluation return (at env steps) |" in text
     assert "held-out" not in text
     assert plotting.shared_eval_return_name(runs) == "evaluation return"
+    assert plotting.figure_label(runs, "meta_test_return") == "evaluation (meta-test) return"
+    assert plotting.figure_label(runs, "meta_train_return") == "meta-training return"
 
 
 def run_plot(*args):

@@ -199,6 +199,15 @@ def shared_eval_return_name(runs: Sequence[Run]) -> str:
     return common_return_name(run.eval_return_name for run in runs)
 
 
+def figure_label(runs: Sequence[Run], figure: str) -> str:
+    """The y label (and title) of ``figure`` drawn from ``runs``: the meta-test return is
+    'held-out' only when every run's is."""
+    _, _, label = FIGURES[figure]
+    if figure == "meta_test_return":
+        return shared_eval_return_name(runs).replace(" return", " (meta-test) return")
+    return label
+
+
 def group_runs(runs: Sequence[Run]) -> dict[tuple[str, str, str, str], list[Run]]:
     """Runs that differ only by seed, keyed by (algorithm, env, variant, config)."""
     groups: dict[tuple[str, str, str, str], list[Run]] = {}
@@ -262,9 +271,7 @@ def plot_figure(runs: Sequence[Run], figure: str, out_dir: str, band: str = "std
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    _, _, ylabel = FIGURES[figure]
-    if figure == "meta_test_return":
-        ylabel = shared_eval_return_name(runs).replace(" return", " (meta-test) return")
+    ylabel = figure_label(runs, figure)
     groups = group_runs(runs)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     drawn = 0
