@@ -91,10 +91,11 @@ def report(root_dir: str, out_path: str, target: float, title: str, conditions: 
            overrides: tuple[str, ...] = ()) -> str:
     evals = read_csv(os.path.join(root_dir, "eval.csv"))
     train = read_csv(os.path.join(root_dir, "train.csv"))
-    with open(os.path.join(root_dir, "config.json")) as f:
-        config = json.load(f)
+    from tf_metarl.config import to_dict
     from tf_metarl.training.config import load_config
-    return_name = load_config(root_dir).env.eval_return_name()  # 'held-out return' or not
+    loaded = load_config(root_dir)
+    return_name = loaded.env.eval_return_name()  # 'held-out return' or not
+    config = to_dict(loaded)
     lines = [f"# {title}", "",
              f"Written {datetime.datetime.now().isoformat(timespec='seconds')} on "
              # Absolute, so written_from names the folder wherever the report is read.
@@ -211,6 +212,7 @@ def check_run_folder(root_dir: str):
 
 
 def report_path(results_dir: str, name: str) -> str:
+    """Where the report of ``name`` (``report_name``) goes: ``<results_dir>/learning_<name>.md``."""
     return os.path.join(results_dir, f"learning_{name}.md")
 
 

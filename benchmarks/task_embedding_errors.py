@@ -120,8 +120,7 @@ def main():
             check_run_dir(run_dir)
             load_config(run_dir).env.make_layout()
         except (RunDirError, ConfigError, LayoutError) as e:
-            # check_run_dir's hint names export.py's --checkpoint, which this script lacks.
-            parser.error(f"--run_dirs: {str(e).replace(' or pass --checkpoint', '')}")
+            parser.error(f"--run_dirs: {e}")
     rows = {}
     for run_dir in run_dirs:
         rows[run_dir] = embedding_errors(run_dir, args.trials, args.seed)

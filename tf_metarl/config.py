@@ -11,12 +11,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import types
 import typing
 from typing import Any, Sequence
 
 
 class ConfigError(ValueError):
     """A configuration key or value is not valid."""
+
+
+# ``Optional[X]`` and ``X | None`` annotations.
+_UNION_ORIGINS = (typing.Union, types.UnionType)
 
 
 def _field_types(cls) -> dict[str, Any]:
@@ -27,7 +32,7 @@ def _parse_value(text: str, annotation, key: str):
     """Parses ``text`` into ``annotation`` (bool, int, float, str, Optional, tuple)."""
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in _UNION_ORIGINS:
         if text.lower() in ("none", "null") and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
@@ -97,7 +102,7 @@ def _type_problem(value, annotation) -> str | None:
     """What ``value`` should be instead, or None if it is a valid ``annotation``: bools are
     not numbers, numbers are finite, tuples hold items of their declared type."""
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in _UNION_ORIGINS:
         if value is None and type(None) in args:
             return None
         return _type_problem(value, next(a for a in args if a is not type(None)))

@@ -150,4 +150,4 @@ def test_export_script_names_a_run_without_checkpoints(trained_run, tmp_path):
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert last_line(result.stderr) == (
         f"error: run folder {str(tmp_path)!r} has no checkpoints (nothing in "
-        f"{str(tmp_path / 'checkpoints')!r}); train it first or pass --checkpoint")
+        f"{str(tmp_path / 'checkpoints')!r}); train it first")

@@ -118,7 +118,7 @@ def contract_document(metadata: dict[str, Any]) -> str:
     colored, gray = layout.num_colored_permutations, layout.num_gray_permutations
     num_problems = layout.num_problems
     train, test = (layout.split_problem_ids(split).size for split in ("train", "test"))
-    has_map = lay.get("map_cell") is not None
+    has_map = layout.has_map
     actions = ", ".join(f"{i} {n}" for i, n in enumerate(names))
     checked = m.get("embed_exploration_checks_length", False)
     length_rule = (
@@ -127,9 +127,9 @@ def contract_document(metadata: dict[str, Any]) -> str:
         if checked else
         "This model was exported before that check existed and does NOT detect it: it "
         "silently reads the noop padding it adds inside and returns a different embedding.")
-    split_text = (f"`test_split_every` = {lay.get('test_split_every', 1)}: train = the ids with "
+    split_text = (f"`test_split_every` = {layout.test_split_every}: train = the ids with "
                   f"`mu % test_split_every == 0`, test (held out) = the others"
-                  if int(lay.get("test_split_every", 1)) != 1 else
+                  if layout.has_held_out_split else
                   "`test_split_every` = 1: train and test are both every id (no held-out problems)")
     any_goal = ("; and, since `terminate_on_any_goal` is true, arriving on any other goal "
                 "cell also ends the episode (with that -step_cost)"
@@ -259,6 +259,7 @@ def contract_document(metadata: dict[str, Any]) -> str:
 
 
 def contract_path(saved_model: str) -> str:
+    """The contract's file in a SavedModel folder: ``<saved_model>/assets/README.md``."""
     return os.path.join(saved_model, "assets", CONTRACT_ASSET)
 
 

@@ -42,4 +42,4 @@ def check_run_dir(run_dir: str, checkpoint: str | None = None) -> None:
     folder = os.path.join(run_dir, "checkpoints")
     if not glob.glob(os.path.join(folder, "*.index")):
         raise RunDirError(f"run folder {run_dir!r} has no checkpoints (nothing in {folder!r}); "
-                          "train it first or pass --checkpoint")
+                          "train it first")
