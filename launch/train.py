@@ -26,7 +26,6 @@ from tf_metarl.envs.layout import PRESETS, LayoutError  # noqa: E402
 from tf_metarl.flag_checks import require_folder_or_new  # noqa: E402
 from tf_metarl.training.config import CONFIG_PRESETS, run_config  # noqa: E402
 from tf_metarl.training.run_lock import RunFolderBusyError  # noqa: E402
-from tf_metarl.training.runner import NonFiniteLossError, Runner, RunFolderError  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("algorithm", "dream", sorted(ALGORITHMS), "Which agent to train.")
@@ -64,6 +63,11 @@ def main(argv):
         if not FLAGS.resume and os.path.exists(checkpoint_index):
             raise ConfigError(f"--noresume but {root_dir!r} already has a checkpoint; "
                               "choose another --root_dir or drop --noresume")
+    except (ConfigError, LayoutError) as e:
+        sys.exit(f"error: {e}")
+    # Imported only now: the runner starts TensorFlow, which bad flags need not wait for.
+    from tf_metarl.training.runner import NonFiniteLossError, Runner, RunFolderError
+    try:
         runner = Runner(config, root_dir)
     except (ConfigError, LayoutError, RunFolderError, RunFolderBusyError) as e:
         sys.exit(f"error: {e}")

@@ -1,24 +1,37 @@
-"""The algorithms ``launch/train.py --algorithm`` knows: name -> config and agent classes."""
+"""The algorithms ``launch/train.py --algorithm`` knows: name -> config and agent classes.
+
+Reading it imports only the configs; ``Algorithm.agent_class`` imports the agent (and
+TensorFlow) when first asked for, so flag checks and ``--help`` answer at once.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 
-from tf_metarl.agents.dream import DreamAgent, DreamConfig
-from tf_metarl.agents.gradient_embedder import GradientEmbedderAgent, GradientEmbedderConfig
-from tf_metarl.agents.planning import PlanningAgent, PlanningConfig
-from tf_metarl.agents.shared_representation import SharedRepresentationAgent, SharedRepresentationConfig
+from tf_metarl.agents.dream import DreamConfig
+from tf_metarl.agents.gradient_embedder import GradientEmbedderConfig
+from tf_metarl.agents.planning import PlanningConfig
+from tf_metarl.agents.shared_representation import SharedRepresentationConfig
 
 
 @dataclasses.dataclass(frozen=True)
 class Algorithm:
     config_class: type
-    agent_class: type
+    agent_package: str
+    agent_name: str
+
+    @property
+    def agent_class(self) -> type:
+        return getattr(importlib.import_module(self.agent_package), self.agent_name)
 
 
 ALGORITHMS: dict[str, Algorithm] = {
-    "dream": Algorithm(DreamConfig, DreamAgent),
-    "gradient_embedder": Algorithm(GradientEmbedderConfig, GradientEmbedderAgent),
-    "shared_representation": Algorithm(SharedRepresentationConfig, SharedRepresentationAgent),
-    "planning": Algorithm(PlanningConfig, PlanningAgent),
+    "dream": Algorithm(DreamConfig, "tf_metarl.agents.dream", "DreamAgent"),
+    "gradient_embedder": Algorithm(GradientEmbedderConfig, "tf_metarl.agents.gradient_embedder",
+                                   "GradientEmbedderAgent"),
+    "shared_representation": Algorithm(SharedRepresentationConfig,
+                                       "tf_metarl.agents.shared_representation",
+                                       "SharedRepresentationAgent"),
+    "planning": Algorithm(PlanningConfig, "tf_metarl.agents.planning", "PlanningAgent"),
 }

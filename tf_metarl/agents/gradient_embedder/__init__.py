@@ -1,4 +1,6 @@
 """Hybrid 1 (seed section 3.1): DREAM + a MAML dynamics model and a gradient embedder."""
 
-from tf_metarl.agents.gradient_embedder.agent import GradientEmbedderAgent
+from tf_metarl.agents import lazy_attributes
 from tf_metarl.agents.gradient_embedder.config import GradientEmbedderConfig
+
+__getattr__ = lazy_attributes(__name__, {"GradientEmbedderAgent": ".agent"})  # the agent imports TensorFlow

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from tf_metarl.agents.planning.planner import ESTIMATES
 from tf_metarl.agents.shared_representation.config import SharedRepresentationConfig
 from tf_metarl.config import check, check_layer_sizes
 
 PLANNING_SPACES = ("latent", "raw")
+# How the planner turns its depth-0..D values into one: their mean (CRAR) or Q^D alone.
+ESTIMATES = ("average", "deepest")
 
 
 @dataclasses.dataclass(frozen=True)

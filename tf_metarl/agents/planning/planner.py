@@ -27,7 +27,7 @@ from typing import Callable
 
 import tensorflow as tf
 
-ESTIMATES = ("average", "deepest")
+from tf_metarl.agents.planning.config import ESTIMATES
 
 
 def _repeat_nodes(x, times: int):

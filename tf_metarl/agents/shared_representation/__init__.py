@@ -1,4 +1,6 @@
 """Hybrid 2: DREAM with a state representation shared with a dynamics model (CRAR losses)."""
 
-from tf_metarl.agents.shared_representation.agent import SharedRepresentationAgent
+from tf_metarl.agents import lazy_attributes
 from tf_metarl.agents.shared_representation.config import SharedRepresentationConfig
+
+__getattr__ = lazy_attributes(__name__, {"SharedRepresentationAgent": ".agent"})  # the agent imports TensorFlow
