@@ -128,3 +128,19 @@ def test_a_config_file_with_a_wrongly_typed_value_is_refused_naming_it(tmp_path,
 def test_overrides_of_what_a_flag_sets_are_refused(override, flag):
     with pytest.raises(ConfigError, match=re.escape(f"with {flag} (sweep.py: {flag}s), not --override or --grid")):
         run_config("dream", "map", "tiny", 0, [override])
+
+
+def test_configs_and_flag_checks_do_not_start_tensorflow():
+    """Every algorithm's config is built and checked, and a bad flag refused, without
+    importing TensorFlow (so errors and --help come at once); the agent class still loads."""
+    import subprocess
+    import sys
+    code = ("import sys\n"
+            "from tf_metarl.agents.registry import ALGORITHMS\n"
+            "from tf_metarl.training.config import run_config\n"
+            "for name in ALGORITHMS: run_config(name, 'small_map', 'tiny', 0)\n"
+            "assert 'tensorflow' not in sys.modules, 'configs imported tensorflow'\n"
+            "print(ALGORITHMS['planning'].agent_class.__name__)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "PlanningAgent"
