@@ -8,8 +8,9 @@ Examples:
 
 Running the same command again skips finished runs and resumes interrupted ones from
 their checkpoints. Each run's output goes to sweep.log in its folder. Whenever a run ends,
-a line reports it and <root_dir>/summary.csv is rewritten with every run's status, env
-steps and latest evaluation return; the full summary is printed at the end.
+a line reports it and <root_dir>/summary.csv is rewritten with the status, env steps and
+latest evaluation return of every run recorded in <root_dir>/sweep.json (this sweep's and
+those of earlier sweeps on the folder); this sweep's summary is printed at the end.
 """
 
 from __future__ import annotations
@@ -75,10 +76,14 @@ def main(argv):
     print(f"{len(specs)} runs in {root}, {len(todo)} to run", flush=True)
     codes = {}
 
+    def write_folder_summary():
+        sweep.write_summary(sweep.summarize(sweep.recorded_specs(root), root, codes),
+                            summary_path)
+
     def report(spec, code):
         codes[spec] = code
+        write_folder_summary()
         rows = sweep.summarize(specs, root, codes)
-        sweep.write_summary(rows, summary_path)
         (row,) = [r for r in rows if r["run_dir"] == spec.run_dir(root)]
         print(f"[{len(codes)}/{len(todo)}] {spec.algorithm} {spec.env_preset} {spec.variant} "
               f"seed {spec.seed}: {row['status']} (exit code {code}), env steps "
@@ -94,9 +99,9 @@ def main(argv):
                                      on_run_end=report)
         except sweep.SweepError as e:
             sys.exit(f"error: {e}")
-    rows = sweep.summarize(specs, root, codes)
     if not FLAGS.dry_run:
-        sweep.write_summary(rows, summary_path)
+        write_folder_summary()
+    rows = sweep.summarize(specs, root, codes)
     print(sweep.format_summary(rows))
     failed = [r for r in rows if r["status"] == sweep.FAILED]
     if failed:

@@ -38,6 +38,8 @@ def test_the_sweep_record_keeps_every_distinct_sweep_on_a_folder(tmp_path):
     assert [[r["seed"] for r in s["runs"]] for s in sweeps[1:]] == [[0, 1], [2]]
     assert sweeps[1]["config_preset"] == "tiny"
     assert sweeps[1]["common_overrides"] == ["run.total_env_steps=240"]
+    assert [(s.algorithm, s.env_preset, s.seed) for s in sweep.recorded_specs(str(tmp_path))] == [
+        ("dream", "map", 0), ("dream", "map", 1), ("dream", "map", 2)]  # each run once
     for bad in ("{not json", "[1, 2]", "3", '{"sweeps": 3}'):
         (tmp_path / "sweep.json").write_text(bad)
         with pytest.raises(sweep.SweepError, match="sweep.json' (cannot be read as|is not) a sweep record"):
@@ -116,6 +118,28 @@ def test_sweep_on_ray_skips_finished_and_resumes_interrupted(tmp_path, kill_afte
     assert [p.stat().st_mtime_ns for p in summaries] == stamps  # nothing ran twice
     assert "0 to run" in again.stdout
     assert again.stdout.count("finished") == 4
+
+
+def test_the_summary_lists_the_runs_of_earlier_sweeps_on_the_folder(tmp_path):
+    from tf_metarl.config import to_json
+    earlier, finished = sweep.RunSpec("dream", "small_map", 1), sweep.RunSpec("dream", "small_map", 0)
+    sweep.write_spec([earlier], str(tmp_path), "tiny", COMMON)
+    run_dir = pathlib.Path(finished.run_dir(str(tmp_path)))  # a finished run: nothing to train
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(to_json(finished.config("tiny", COMMON)))
+    (run_dir / "eval.csv").write_text("trials,env_steps,wall_time,eval_return\n16,250,9.5,0.25\n")
+    (run_dir / "summary.json").write_text("{}")
+    result = subprocess.run([sys.executable, str(SWEEP), "--algorithms=dream", "--seeds=0",
+                             "--env_presets=small_map", "--config_preset=tiny", "--mode=sequential",
+                             f"--root_dir={tmp_path}", *[f"--override={o}" for o in COMMON]],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "0 to run" in result.stdout and "pending" not in result.stdout  # prints this sweep's
+    with open(tmp_path / "summary.csv", newline="") as f:
+        rows = {int(r["seed"]): r for r in csv.DictReader(f)}
+    assert sorted(rows) == [0, 1]
+    assert (rows[0]["status"], rows[0]["env_steps"], rows[0]["eval_return"]) == ("finished", "250", "0.25")
+    assert rows[1]["status"] == "pending"
 
 
 def test_bad_sweep_flags(tmp_path):

@@ -298,6 +298,19 @@ def write_spec(specs: Sequence[RunSpec], root: str, config_preset: str,
         os.close(folder)  # releases the lock
 
 
+def recorded_specs(root: str) -> list[RunSpec]:
+    """Every run of every sweep recorded in ``<root>/sweep.json``, each once, in the order
+    the sweeps were recorded (none without a record)."""
+    specs = []
+    for entry in _recorded_sweeps(os.path.join(root, "sweep.json")):
+        for run in entry["runs"]:
+            spec = RunSpec(run["algorithm"], run["env_preset"], int(run["seed"]),
+                           tuple(run.get("variant_overrides", ())))
+            if spec not in specs:
+                specs.append(spec)
+    return specs
+
+
 def _recorded_sweeps(path: str) -> list:
     """The sweep definitions in ``path`` (none if it does not exist); raises SweepError
     for a file that is not a sweep record."""
