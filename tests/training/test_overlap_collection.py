@@ -117,9 +117,12 @@ def test_overlapped_run_resumes_after_kill_exactly(tmp_path, kill_after_first_ch
         assert result.returncode == 0, result.stderr[-3000:]
         return result
 
-    finish(tmp_path / "whole")
-    killed = tmp_path / "killed"
-    kill_after_first_checkpoint(command(killed), killed)
+    # The uninterrupted run trains alongside the one that is killed (2 cores).
+    with open(tmp_path / "whole.log", "w") as log:
+        whole = subprocess.Popen(command(tmp_path / "whole"), stdout=log, stderr=subprocess.STDOUT)
+        killed = tmp_path / "killed"
+        kill_after_first_checkpoint(command(killed), killed)
+        assert whole.wait(timeout=300) == 0, (tmp_path / "whole.log").read_text()[-3000:]
     assert int(read_rows(killed / "train.csv")[-1]["env_steps"]) < 400
     assert "resuming from" in finish(killed).stdout
 
