@@ -115,7 +115,7 @@ class PolicyModule(tf.Module):
                                       spec([None, None], tf.int32, "actions"),
                                       spec([None], tf.int32, "length")])
         def embed_exploration(observations, actions, length):
-            observations, actions = _pad_episode(observations, actions, length, T)
+            observations, actions, length = _pad_episode(observations, actions, length, T)
             return {"embedding": agent.embed_exploration_tf(observations, actions, length)}
 
         self.explore_initial_state = explore_initial_state
@@ -143,23 +143,32 @@ def _pad_episode(observations, actions, length, horizon: int):
     change the result; it gives the embedder the static time dimension its unrolled
     recurrence needs. Hence the check ``0 <= length <= actions.shape[1]``: a longer length
     would read this padding (steps the caller never gave) without any error.
+
+    Returns the padded episode and ``length``, all three computed after the checks: in a
+    graph nothing else orders them, and an op reading a bad length (a gather at index -1)
+    could fail first with an error that does not name the input.
     """
     steps = tf.shape(observations)[1]
-    tf.debugging.assert_less_equal(
-        steps, horizon + 1, message=f"embed_exploration: more than horizon+1 = {horizon + 1} observations")
-    tf.debugging.assert_equal(tf.shape(actions)[1], steps - 1,
-                              message="embed_exploration: expected one action fewer than observations")
-    tf.debugging.assert_less_equal(
-        length, tf.shape(actions)[1],
-        message=f"{fmt.LENGTH_ERROR} (length counts the actions given, at most T')")
-    tf.debugging.assert_non_negative(length, message="embed_exploration: negative length")
+    checks = [
+        tf.debugging.assert_less_equal(
+            steps, horizon + 1, message=f"embed_exploration: more than horizon+1 = {horizon + 1} observations"),
+        tf.debugging.assert_equal(tf.shape(actions)[1], steps - 1,
+                                  message="embed_exploration: expected one action fewer than observations"),
+        tf.debugging.assert_less_equal(
+            length, tf.shape(actions)[1],
+            message=f"{fmt.LENGTH_ERROR} (length counts the actions given, at most T')"),
+        tf.debugging.assert_non_negative(length, message="embed_exploration: negative length"),
+    ]
+    with tf.control_dependencies(checks):
+        observations, actions, length = (tf.identity(observations), tf.identity(actions),
+                                         tf.identity(length))
     last = observations[:, -1:]
     observations = tf.concat([observations, tf.repeat(last, horizon + 1 - steps, axis=1)], axis=1)
     pad = tf.fill([tf.shape(actions)[0], horizon + 1 - steps], tf.constant(NOOP, tf.int32))
     actions = tf.concat([actions, pad], axis=1)
     observations = tf.ensure_shape(observations, [None, horizon + 1, observations.shape[-1]])
     actions = tf.ensure_shape(actions, [None, horizon])
-    return observations, actions
+    return observations, actions, length
 
 
 def check_output_dir(output_dir: str, overwrite: bool) -> None:
