@@ -3,4 +3,5 @@
 from tf_metarl.agents import lazy_attributes
 from tf_metarl.agents.dream.config import DreamConfig
 
-__getattr__ = lazy_attributes(__name__, {"DreamAgent": ".agent"})  # the agent imports TensorFlow
+# The agent imports TensorFlow: on first use only.
+__getattr__ = lazy_attributes(__name__, {"DreamAgent": ".agent"})

@@ -3,4 +3,5 @@
 from tf_metarl.agents import lazy_attributes
 from tf_metarl.agents.gradient_embedder.config import GradientEmbedderConfig
 
-__getattr__ = lazy_attributes(__name__, {"GradientEmbedderAgent": ".agent"})  # the agent imports TensorFlow
+# The agent imports TensorFlow: on first use only.
+__getattr__ = lazy_attributes(__name__, {"GradientEmbedderAgent": ".agent"})

@@ -3,4 +3,5 @@
 from tf_metarl.agents import lazy_attributes
 from tf_metarl.agents.planning.config import PlanningConfig
 
-__getattr__ = lazy_attributes(__name__, {"PlanningAgent": ".agent", "plan_q_values": ".planner"})  # the agent imports TensorFlow
+# The agent imports TensorFlow: on first use only.
+__getattr__ = lazy_attributes(__name__, {"PlanningAgent": ".agent", "plan_q_values": ".planner"})

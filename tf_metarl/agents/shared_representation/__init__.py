@@ -3,4 +3,5 @@
 from tf_metarl.agents import lazy_attributes
 from tf_metarl.agents.shared_representation.config import SharedRepresentationConfig
 
-__getattr__ = lazy_attributes(__name__, {"SharedRepresentationAgent": ".agent"})  # the agent imports TensorFlow
+# The agent imports TensorFlow: on first use only.
+__getattr__ = lazy_attributes(__name__, {"SharedRepresentationAgent": ".agent"})
