@@ -107,6 +107,26 @@ def test_new_exports_refuse_a_length_beyond_the_actions_given(saved_model):
     _assert_refuses_length_beyond_actions(saved_model)
 
 
+def test_nothing_reads_the_exploration_length_before_it_is_checked(agent_and_layout):
+    """In a graph only data and control edges order ops: were the embedder to read
+    ``length`` directly, a negative one could fail first in its ops (a gather at index -1)
+    with an error that does not name the input. So the checks are the only readers of the
+    raw input, besides the identity that passes it on once they have run."""
+    from tf_metarl.export.exporter import PolicyModule
+    agent, layout = agent_and_layout
+    module = PolicyModule(agent, layout.horizon, len(layout.observation_bounds))
+    graph = module.embed_exploration.get_concrete_function().graph
+    (length,) = [t for t in graph.inputs if t.op.name == "length"]
+    readers = length.consumers()
+    passed_on = [op for op in readers if op.type == "Identity"]
+    assert len(passed_on) == 1 and passed_on[0].control_inputs, [op.name for op in readers]
+    # Waits for all four checks: horizon, one action fewer, length <= actions, length >= 0.
+    assert [op.type for op in passed_on[0].control_inputs] == ["Assert"] * 4
+    assert any(op.name.startswith("assert_non_negative/") for op in passed_on[0].control_inputs)
+    assert all(op.name.startswith("assert_") for op in readers if op not in passed_on), \
+        [op.name for op in readers]
+
+
 def _assert_refuses_length_beyond_actions(path):
     import tensorflow as tf
     embed = tf.saved_model.load(str(path)).signatures["embed_exploration"]
