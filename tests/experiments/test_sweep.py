@@ -40,7 +40,8 @@ def test_the_sweep_record_keeps_every_distinct_sweep_on_a_folder(tmp_path):
     assert sweeps[1]["common_overrides"] == ["run.total_env_steps=240"]
     assert [(s.algorithm, s.env_preset, s.seed) for s in sweep.recorded_specs(str(tmp_path))] == [
         ("dream", "map", 0), ("dream", "map", 1), ("dream", "map", 2)]  # each run once
-    for bad in ("{not json", "[1, 2]", "3", '{"sweeps": 3}'):
+    for bad in ("{not json", "[1, 2]", "3", '{"sweeps": 3}', '{"sweeps": [{"x": 1}]}',
+                '{"sweeps": [{"runs": [{"seed": 0}]}]}'):
         (tmp_path / "sweep.json").write_text(bad)
         with pytest.raises(sweep.SweepError, match="sweep.json' (cannot be read as|is not) a sweep record"):
             sweep.write_spec(first, str(tmp_path), "tiny", [])

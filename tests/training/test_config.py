@@ -131,16 +131,23 @@ def test_overrides_of_what_a_flag_sets_are_refused(override, flag):
 
 
 def test_configs_and_flag_checks_do_not_start_tensorflow():
-    """Every algorithm's config is built and checked, and a bad flag refused, without
-    importing TensorFlow (so errors and --help come at once); the agent class still loads."""
+    """Every algorithm's config is built and checked, and launch/train.py refuses a bad
+    override, without importing TensorFlow (so errors and --help come at once); the agent
+    class still loads."""
+    import pathlib
     import subprocess
     import sys
-    code = ("import sys\n"
+    train = pathlib.Path(__file__).resolve().parents[2] / "launch" / "train.py"
+    code = ("import runpy, sys\n"
             "from tf_metarl.agents.registry import ALGORITHMS\n"
             "from tf_metarl.training.config import run_config\n"
             "for name in ALGORITHMS: run_config(name, 'small_map', 'tiny', 0)\n"
-            "assert 'tensorflow' not in sys.modules, 'configs imported tensorflow'\n"
+            f"sys.argv = ['train.py', '--override=agent.discount=2']\n"
+            f"try: runpy.run_path({str(train)!r}, run_name='__main__')\n"
+            "except SystemExit as e: print(e)\n"
+            "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
             "print(ALGORITHMS['planning'].agent_class.__name__)\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip() == "PlanningAgent"
+    assert result.stdout.splitlines() == ["error: agent.discount=2.0: expected 0 <= discount <= 1",
+                                          "PlanningAgent"]

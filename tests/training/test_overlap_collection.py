@@ -120,9 +120,13 @@ def test_overlapped_run_resumes_after_kill_exactly(tmp_path, kill_after_first_ch
     # The uninterrupted run trains alongside the one that is killed (2 cores).
     with open(tmp_path / "whole.log", "w") as log:
         whole = subprocess.Popen(command(tmp_path / "whole"), stdout=log, stderr=subprocess.STDOUT)
-        killed = tmp_path / "killed"
-        kill_after_first_checkpoint(command(killed), killed)
-        assert whole.wait(timeout=300) == 0, (tmp_path / "whole.log").read_text()[-3000:]
+        try:
+            killed = tmp_path / "killed"
+            kill_after_first_checkpoint(command(killed), killed)
+            assert whole.wait(timeout=300) == 0, (tmp_path / "whole.log").read_text()[-3000:]
+        finally:
+            whole.kill()  # no-op once it has ended; never left running after a failure
+            whole.wait()
     assert int(read_rows(killed / "train.csv")[-1]["env_steps"]) < 400
     assert "resuming from" in finish(killed).stdout
 

@@ -301,14 +301,12 @@ def write_spec(specs: Sequence[RunSpec], root: str, config_preset: str,
 def recorded_specs(root: str) -> list[RunSpec]:
     """Every run of every sweep recorded in ``<root>/sweep.json``, each once, in the order
     the sweeps were recorded (none without a record)."""
-    specs = []
+    specs = {}  # a dict keeps the first occurrence's order
     for entry in _recorded_sweeps(os.path.join(root, "sweep.json")):
         for run in entry["runs"]:
-            spec = RunSpec(run["algorithm"], run["env_preset"], int(run["seed"]),
-                           tuple(run.get("variant_overrides", ())))
-            if spec not in specs:
-                specs.append(spec)
-    return specs
+            specs.setdefault(RunSpec(run["algorithm"], run["env_preset"], int(run["seed"]),
+                                     tuple(run.get("variant_overrides", ()))))
+    return list(specs)
 
 
 def _recorded_sweeps(path: str) -> list:
@@ -323,8 +321,20 @@ def _recorded_sweeps(path: str) -> list:
         raise SweepError(f"{path!r} cannot be read as a sweep record ({e}); move it aside to "
                          "start a new record") from None
     if isinstance(recorded, dict) and isinstance(recorded.get("sweeps"), list):
-        return recorded["sweeps"]
-    if isinstance(recorded, dict) and {"config_preset", "runs"} <= recorded.keys():
-        return [recorded]  # the earlier form: one definition
-    raise SweepError(f"{path!r} is not a sweep record (expected {{\"sweeps\": [...]}}); move it "
-                     "aside to start a new record")
+        sweeps = recorded["sweeps"]
+    elif isinstance(recorded, dict) and {"config_preset", "runs"} <= recorded.keys():
+        sweeps = [recorded]  # the earlier form: one definition
+    else:
+        sweeps = None
+    # Every entry is read again whenever a run ends (recorded_specs), so check them now.
+    if sweeps is None or not all(_is_sweep_entry(entry) for entry in sweeps):
+        raise SweepError(f"{path!r} is not a sweep record (expected {{\"sweeps\": [...]}}, each "
+                         "entry with its runs); move it aside to start a new record")
+    return sweeps
+
+
+def _is_sweep_entry(entry) -> bool:
+    """A recorded sweep: a dict whose "runs" are RunSpec fields."""
+    fields = {"algorithm", "env_preset", "seed"}
+    return (isinstance(entry, dict) and isinstance(entry.get("runs"), list)
+            and all(isinstance(run, dict) and fields <= run.keys() for run in entry["runs"]))
