@@ -76,20 +76,23 @@ def main(argv):
     print(f"{len(specs)} runs in {root}, {len(todo)} to run", flush=True)
     codes = {}
 
-    def write_folder_summary():
-        sweep.write_summary(sweep.summarize(sweep.recorded_specs(root), root, codes),
-                            summary_path)
+    def write_folder_summary() -> dict[str, dict]:
+        """Rewrites summary.csv with every run sweep.json records (this sweep's among them);
+        returns its rows by run folder."""
+        rows = sweep.summarize(sweep.recorded_specs(root), root, codes)
+        sweep.write_summary(rows, summary_path)
+        return {row["run_dir"]: row for row in rows}
 
     def report(spec, code):
         codes[spec] = code
-        write_folder_summary()
-        rows = sweep.summarize(specs, root, codes)
-        (row,) = [r for r in rows if r["run_dir"] == spec.run_dir(root)]
+        row = write_folder_summary()[spec.run_dir(root)]
         print(f"[{len(codes)}/{len(todo)}] {spec.algorithm} {spec.env_preset} {spec.variant} "
               f"seed {spec.seed}: {row['status']} (exit code {code}), env steps "
               f"{row['env_steps']}, evaluation return {row['eval_return']}", flush=True)
 
-    if not FLAGS.dry_run:
+    if FLAGS.dry_run:
+        rows = sweep.summarize(specs, root, codes)
+    else:
         try:
             if FLAGS.mode == "ray":
                 sweep.run_on_ray(specs, root, FLAGS.config_preset, FLAGS.override,
@@ -99,9 +102,8 @@ def main(argv):
                                      on_run_end=report)
         except sweep.SweepError as e:
             sys.exit(f"error: {e}")
-    if not FLAGS.dry_run:
-        write_folder_summary()
-    rows = sweep.summarize(specs, root, codes)
+        by_folder = write_folder_summary()
+        rows = [by_folder[spec.run_dir(root)] for spec in specs]
     print(sweep.format_summary(rows))
     failed = [r for r in rows if r["status"] == sweep.FAILED]
     if failed:

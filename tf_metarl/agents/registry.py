@@ -23,6 +23,7 @@ class Algorithm:
 
     @property
     def agent_class(self) -> type:
+        """The agent class, imported (with TensorFlow) on first use."""
         return getattr(importlib.import_module(self.agent_package), self.agent_name)
 
 
