@@ -11,6 +11,8 @@ their checkpoints. Each run's output goes to sweep.log in its folder. Whenever a
 a line reports it and <root_dir>/summary.csv is rewritten with the status, env steps and
 latest evaluation return of every run recorded in <root_dir>/sweep.json (this sweep's and
 those of earlier sweeps on the folder); this sweep's summary is printed at the end.
+With --keep_logs=docs/runs, each finished run's logs (not its checkpoints) are copied
+into the repository's docs/runs/<env>/<algorithm>/seed<k> as it ends.
 """
 
 from __future__ import annotations
@@ -40,8 +42,12 @@ flags.DEFINE_enum("mode", "ray", ["ray", "sequential"], "Run on Ray (local insta
 flags.DEFINE_string("ray_address", None, "Address of an existing Ray cluster (default: start a "
                     "local instance sized to this machine's cores).")
 flags.DEFINE_float("cpus_per_run", 1.0, "CPUs Ray reserves for each run.", lower_bound=0.01)
+flags.DEFINE_string("keep_logs", None, "Copy each finished run's config.json, train.csv, "
+                    "eval.csv and summary.json to <keep_logs>/<env>/<algorithm>/seed<k> (a "
+                    "variant other than base adds a folder before seed<k>), e.g. docs/runs.")
 flags.DEFINE_boolean("dry_run", False, "Print the runs and their status; run and write nothing.")
 require_folder_or_new("root_dir")
+require_folder_or_new("keep_logs")
 
 
 def main(argv):
@@ -86,9 +92,11 @@ def main(argv):
     def report(spec, code):
         codes[spec] = code
         row = write_folder_summary()[spec.run_dir(root)]
+        kept = sweep.keep_logs(spec, root, FLAGS.keep_logs) if FLAGS.keep_logs else None
         print(f"[{len(codes)}/{len(todo)}] {spec.algorithm} {spec.env_preset} {spec.variant} "
               f"seed {spec.seed}: {row['status']} (exit code {code}), env steps "
-              f"{row['env_steps']}, evaluation return {row['eval_return']}", flush=True)
+              f"{row['env_steps']}, evaluation return {row['eval_return']}"
+              + (f"; logs kept in {kept}" if kept else ""), flush=True)
 
     if FLAGS.dry_run:
         rows = sweep.summarize(specs, root, codes)

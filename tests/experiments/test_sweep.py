@@ -95,9 +95,18 @@ def test_sweep_on_ray_skips_finished_and_resumes_interrupted(tmp_path, kill_afte
                                 interrupted.run_dir(str(root)))
     assert sweep.run_status(interrupted.run_dir(str(root))) == sweep.INTERRUPTED
 
-    result = subprocess.run(sweep_command(root), capture_output=True, text=True, timeout=900)
+    kept = tmp_path / "repo" / "docs" / "runs"
+    result = subprocess.run(sweep_command(root, f"--keep_logs={kept}"), capture_output=True,
+                            text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert "4 runs in" in result.stdout and "4 to run" in result.stdout
+    # Every finished run's logs, and nothing else, are kept as <env>/<algorithm>/seed<k>.
+    assert sorted(str(p.relative_to(kept)) for p in kept.rglob("*") if p.is_file()) == sorted(
+        f"small_map/{a}/seed{s}/{name}" for a in ALGORITHMS for s in (0, 1)
+        for name in sweep.KEPT_LOG_FILES)
+    run_dir = pathlib.Path(interrupted.run_dir(str(root)))
+    assert (kept / "small_map" / "dream" / "seed1" / "eval.csv").read_text() == (
+        run_dir / "eval.csv").read_text()
     ended = [line for line in result.stdout.splitlines() if line.startswith("[")]
     assert [line.split("]")[0] for line in ended] == ["[1/4", "[2/4", "[3/4", "[4/4"]
     assert all(": finished (exit code 0)" in line for line in ended), ended

@@ -30,9 +30,9 @@ def test_td_loss_huber_and_squared_with_mask():
     assert float(loss) == pytest.approx(0.8125)
     assert float(metrics["q_mean"]) == pytest.approx((1.0 + 2.0) / 2)
     assert float(metrics["td_abs_mean"]) == pytest.approx((0.5 + 2.0) / 2)
-    # Squared: 0.5 * (0.25 + 4) / 2 = 1.0625.
+    # Squared (the reference code's td^2, no factor 1/2): (0.25 + 4) / 2 = 2.125.
     loss, _ = sequence_td_loss(q_t, a_t, target_t, mask_t, huber_delta=None)
-    assert float(loss) == pytest.approx(1.0625)
+    assert float(loss) == pytest.approx(2.125)
 
 
 def test_td_loss_gradient_flows_only_through_taken_q():
@@ -41,5 +41,5 @@ def test_td_loss_gradient_flows_only_through_taken_q():
         loss, _ = sequence_td_loss(q, tf.constant([[1]]), tf.constant([[3.0]]), tf.constant([[1.0]]),
                                    huber_delta=None)
     grad = tape.gradient(loss, q).numpy()
-    # d/dq1 of 0.5 (3 - q1)^2 = -(3 - 1) = -2; the other action gets nothing.
-    np.testing.assert_allclose(grad, [[[0.0, -2.0]]])
+    # d/dq1 of (3 - q1)^2 = -2 (3 - 1) = -4; the other action gets nothing.
+    np.testing.assert_allclose(grad, [[[0.0, -4.0]]])

@@ -91,6 +91,31 @@ def test_paper_preset_starts_exploration_learning_as_dream_did_per_grid():
     assert make_config("planning", "small_map", "paper").agent.explore_learning_starts == 2_000
 
 
+@pytest.mark.parametrize("algorithm", ["dream", "gradient_embedder", "shared_representation",
+                                       "planning"])
+def test_paper_preset_has_the_reference_substrate(algorithm):
+    # The reference code squares the TD error, syncs targets every 5,000 env steps of the
+    # agent (1,250 updates at one update per 4 steps) and uses PyTorch's Adam epsilon.
+    agent = make_config(algorithm, "distracting_bus_map", "paper").agent
+    assert agent.huber_delta <= 0
+    assert agent.target_update_period * agent.update_period == 5_000
+    assert agent.adam_epsilon == 1e-8
+
+
+def test_the_earlier_substrate_stays_reachable_by_overrides():
+    config = run_config("dream", "distracting_bus_map", "paper", 0,
+                        ["agent.huber_delta=1.0", "agent.target_update_period=5000",
+                         "agent.adam_epsilon=1e-7"])
+    assert (config.agent.huber_delta, config.agent.target_update_period,
+            config.agent.adam_epsilon) == (1.0, 5_000, 1e-7)
+
+
+def test_a_config_from_before_adam_epsilon_keeps_keras_default():
+    data = dataclasses.asdict(make_config("dream", "small_map", "quick"))
+    del data["agent"]["adam_epsilon"]
+    assert config_from_dict(data).agent.adam_epsilon == 1e-7
+
+
 def test_dict_round_trip():
     config = make_config("dream", "small_map", "quick")
     assert config_from_dict(dataclasses.asdict(config)) == config

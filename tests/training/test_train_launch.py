@@ -40,6 +40,12 @@ def test_run_writes_its_files(full_run, read_rows):
     assert float(eval_rows[-1]["optimal_return"]) == pytest.approx(0.7)
     summary = json.loads((root / "summary.json").read_text())
     assert summary["env_steps"] == int(train_rows[-1]["env_steps"])
+    # The code that trained it: this checkout's commit (tests may run on modified files).
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=TRAIN.parent, capture_output=True,
+                            text=True).stdout.strip()
+    if commit:
+        [version] = summary["source_versions"]
+        assert version.removesuffix("+modified") == f"git:{commit}"
 
 
 def test_killed_run_resumes_exactly(full_run, tmp_path, kill_after_first_checkpoint, read_rows,

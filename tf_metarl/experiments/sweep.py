@@ -16,6 +16,7 @@ import itertools
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from typing import Callable, Iterable, Sequence
@@ -61,6 +62,12 @@ class RunSpec:
                  f"--env_preset={self.env_preset}", f"--config_preset={config_preset}",
                  f"--seed={self.seed}", f"--root_dir={self.run_dir(root)}"]
                 + [f"--override={o}" for o in self.overrides(common_overrides)])
+
+    def logs_dir(self, logs_root: str) -> str:
+        """Where ``keep_logs`` files this run's logs: ``<logs_root>/<env>/<algorithm>/seed<k>``,
+        with the variant between algorithm and seed unless it is 'base'."""
+        variant = () if self.variant == "base" else (self.variant,)
+        return os.path.join(logs_root, self.env_preset, self.algorithm, *variant, f"seed{self.seed}")
 
     def config(self, config_preset: str, common_overrides: Sequence[str]):
         """The validated config this run trains with (raises ConfigError)."""
@@ -147,6 +154,24 @@ def run_status(run_dir: str) -> str:
     if os.path.exists(os.path.join(run_dir, "checkpoints", "checkpoint")):
         return INTERRUPTED
     return PENDING
+
+
+# The files of a finished run that describe it completely without its checkpoints.
+KEPT_LOG_FILES = ("config.json", "train.csv", "eval.csv", "summary.json")
+
+
+def keep_logs(spec: RunSpec, root: str, logs_root: str) -> str | None:
+    """Copies a finished run's ``KEPT_LOG_FILES`` to ``spec.logs_dir(logs_root)`` (e.g. a
+    folder in the repository, which outlives run folders and checkpoints); returns that
+    folder, or None when the run is not finished."""
+    run_dir = spec.run_dir(root)
+    if run_status(run_dir) != FINISHED:
+        return None
+    target = spec.logs_dir(logs_root)
+    os.makedirs(target, exist_ok=True)
+    for name in KEPT_LOG_FILES:
+        shutil.copyfile(os.path.join(run_dir, name), os.path.join(target, name))
+    return target
 
 
 def _run_command(command: list[str], log_path: str) -> int:

@@ -34,14 +34,15 @@ def sequence_td_loss(q_t, a_t, target_t, mask_t, huber_delta: float | None = 1.0
       a_t: [B, T] actions taken.
       target_t: [B, T] TD targets (treated as constants).
       mask_t: [B, T] 1.0 on real steps, 0.0 on padding.
-      huber_delta: Huber loss threshold; None for squared error (0.5 * td^2).
+      huber_delta: Huber loss threshold (0.5 td^2 within it, linear beyond); None for the
+        squared error td^2 of the reference code.
     Returns:
       (loss scalar, metrics dict).
     """
     q_taken = tf.gather(q_t, tf.cast(a_t, tf.int32), axis=-1, batch_dims=2)  # [B, T]
     td = tf.stop_gradient(target_t) - q_taken
     if huber_delta is None:
-        per_step = 0.5 * tf.square(td)
+        per_step = tf.square(td)
     else:
         abs_td = tf.abs(td)
         quadratic = tf.minimum(abs_td, huber_delta)

@@ -208,13 +208,20 @@ def resume_conflicts(existing: TrainConfig, requested: TrainConfig) -> list[str]
     return config_lib.differences(dataclasses.replace(existing, run=fixed_run), requested)
 
 
-def _with_earlier_q_torsos(agent: dict[str, Any]) -> dict[str, Any]:
-    """A run's agent config written before ``explore_q_hidden`` and ``q_torso_relu_output``
-    existed describes the networks of that time: the exploration Q-network had the
-    execution network's ``q_hidden`` layers, and both had a ReLU on every layer."""
-    if "q_hidden" not in agent or "explore_q_hidden" in agent or "q_torso_relu_output" in agent:
-        return agent
-    return {**agent, "explore_q_hidden": agent["q_hidden"], "q_torso_relu_output": True}
+def _with_earlier_defaults(agent: dict[str, Any]) -> dict[str, Any]:
+    """A run's agent config written before a field existed describes the networks and
+    optimizer of that time:
+
+    * before ``explore_q_hidden`` and ``q_torso_relu_output``, the exploration Q-network had
+      the execution network's ``q_hidden`` layers, and both had a ReLU on every layer;
+    * before ``adam_epsilon``, Adam used Keras's default epsilon, 1e-7 (a written config
+      holds every field, so one with ``learning_rate`` and no ``adam_epsilon`` predates it)."""
+    agent = dict(agent)
+    if "q_hidden" in agent and "explore_q_hidden" not in agent and "q_torso_relu_output" not in agent:
+        agent.update(explore_q_hidden=agent["q_hidden"], q_torso_relu_output=True)
+    if "learning_rate" in agent and "adam_epsilon" not in agent:
+        agent["adam_epsilon"] = 1e-7
+    return agent
 
 
 def config_from_dict(data: dict[str, Any]) -> TrainConfig:
@@ -225,7 +232,7 @@ def config_from_dict(data: dict[str, Any]) -> TrainConfig:
     return TrainConfig(
         algorithm=algorithm,
         agent=config_lib.from_dict(ALGORITHMS[algorithm].config_class,
-                                   _with_earlier_q_torsos(data.get("agent", {}))),
+                                   _with_earlier_defaults(data.get("agent", {}))),
         env=config_lib.from_dict(EnvConfig, data.get("env", {})),
         run=config_lib.from_dict(RunConfig, data.get("run", {})))
 

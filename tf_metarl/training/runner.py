@@ -12,7 +12,8 @@ A run folder holds:
   eval.csv           evaluations (``env.eval_split``, held out by default) every ``run.eval_every_trials`` trials
   tensorboard/       the same scalars as TensorBoard events
   checkpoints/       networks, optimizers, targets, counters, RNG states and replay
-  summary.json       the final evaluation, written when the run completes
+  summary.json       the final evaluation and the source versions (git commits) that
+                     trained the run, written when the run completes
   training.lock      locked while a runner trains here (``run_lock``): a second one refuses
 
 A run resumes from its latest complete checkpoint when its folder has one; rows and
@@ -38,6 +39,7 @@ from tf_metarl.envs.core import BatchedBusMap, sample_trials
 from tf_metarl.training.collection import TrialBatch, play_trials
 from tf_metarl.training.config import TrainConfig, load_config, resume_conflicts
 from tf_metarl.training.logging import CsvLog, drop_events_after
+from tf_metarl.training.provenance import source_version
 from tf_metarl.training.run_lock import RunLock
 from tf_metarl.training.schedules import linear_epsilon
 from tf_metarl.training.seeding import configure_threads, seed_everything
@@ -102,6 +104,9 @@ class LoopState:
     last_log_trials: int = 0
     last_eval_trials: int = 0
     last_checkpoint_trials: int = 0
+    # The source versions (provenance.source_version) that trained this run, in order; a
+    # run resumed by other code lists both.
+    source_versions: list[str] = dataclasses.field(default_factory=list)
 
 
 def make_agent(config: TrainConfig, layout, seed: int | None = None):
@@ -206,6 +211,8 @@ class Runner:
         if self.manager.latest_checkpoint:
             self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
             self.resumed_from = self.manager.latest_checkpoint
+        if source_version() not in self.state.source_versions:
+            self.state.source_versions.append(source_version())
         # Rows and events logged after the checkpoint (or by a run killed before its first
         # one) are logged again by this run.
         if self.state.env_steps < run.total_env_steps:
@@ -428,7 +435,7 @@ class Runner:
                 progress.close()
             self.writer.flush()
         summary = {"algorithm": self.config.algorithm, "trials": s.trials, "env_steps": s.env_steps,
-                   "wall_time": s.wall_time, **latest_eval}
+                   "wall_time": s.wall_time, "source_versions": s.source_versions, **latest_eval}
         with open(os.path.join(self.root_dir, "summary.json"), "w") as f:
             json.dump(summary, f, indent=2)
         self.lock.release()

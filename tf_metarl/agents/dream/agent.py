@@ -134,6 +134,7 @@ class DreamAgent(tf.Module):
 
     def _make_optimizer(self, variables):
         optimizer = keras.optimizers.Adam(self.config.learning_rate,
+                                          epsilon=self.config.adam_epsilon,
                                           global_clipnorm=self.config.grad_clip_norm)
         optimizer.build(variables)
         return optimizer

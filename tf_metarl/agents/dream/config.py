@@ -36,13 +36,19 @@ class DreamConfig:
 
     # DQN.
     learning_rate: float = 1e-4  # Adam, both agents
+    adam_epsilon: float = 1e-8  # Adam's epsilon (PyTorch's default, which the reference uses)
     grad_clip_norm: float = 10.0  # global gradient-norm clip
     discount: float = 0.99
-    huber_delta: float = 1.0  # Huber threshold of the TD loss; <= 0 for squared error
+    # Huber threshold of the TD loss; <= 0 for the squared error (td^2) of the reference
+    # code. 1.0 was this project's default before the reference values.
+    huber_delta: float = 0.0
     batch_size: int = 32  # episodes per update
     replay_capacity: int = 16_000  # episodes per agent
     update_period: int = 4  # one update per this many env steps of each agent
-    target_update_period: int = 5_000  # updates between target-network syncs
+    # Updates between target-network syncs. The reference syncs every 5,000 env steps of
+    # the agent, which at one update per 4 env steps is 1,250 updates (the DREAM paper's
+    # table says "5000 updates"; 5,000 was this project's default before).
+    target_update_period: int = 1_250
     epsilon_start: float = 1.0
     epsilon_end: float = 0.01
     epsilon_decay_steps: int = 250_000  # env steps of each agent over which epsilon decays
@@ -82,6 +88,7 @@ class DreamConfig:
                   f"agent.{name}={value!r} exceeds agent.replay_capacity={self.replay_capacity!r}: "
                   f"that learner would never start updating")
         check(self.learning_rate > 0, f"agent.learning_rate={self.learning_rate!r}: expected > 0")
+        check(self.adam_epsilon > 0, f"agent.adam_epsilon={self.adam_epsilon!r}: expected > 0")
         check(self.grad_clip_norm > 0, f"agent.grad_clip_norm={self.grad_clip_norm!r}: expected > 0")
         check(0 <= self.discount <= 1, f"agent.discount={self.discount!r}: expected 0 <= discount <= 1")
         check(self.bottleneck_noise >= 0, f"agent.bottleneck_noise={self.bottleneck_noise!r}: expected >= 0")
