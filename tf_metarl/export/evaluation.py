@@ -143,8 +143,10 @@ def summarize(name: str, returns: np.ndarray, success: np.ndarray, explore_lengt
         out["no_information_return"] = float(no_information)
     if informed is not None:
         informed_mean = float(np.mean(informed))
-        out.update(informed_return=informed_mean, explore_gap=optimal_mean - informed_mean,
-                   execute_gap=informed_mean - mean)
+        # Gaps to 1e-6: float32 returns would otherwise show a perfect policy's as -0.000.
+        out.update(informed_return=informed_mean,
+                   explore_gap=round(optimal_mean - informed_mean, 6) + 0.0,
+                   execute_gap=round(informed_mean - mean, 6) + 0.0)
     return out
 
 
