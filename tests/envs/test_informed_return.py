@@ -49,7 +49,6 @@ def test_what_exploration_reveals_on_the_9x9_map_preset():
     # Problem 1 sends (3,4) to (8,7) instead of (8,1): still colored bus 2 (the stop's).
     assert known([LEFT, RIDE_BUS, END_EPISODE], problem_id=1) == {2}
     # Riding from the far end back (from a destination) reveals the same bus.
-    obs, actions, length = explore(layout, 0, [UP, RIDE_BUS, END_EPISODE])
     back = np.array([[0, 1, 1, 0], [4, 5, 1, 0]] + [[4, 5, 1, 0]] * 19, dtype=np.int32)
     assert explored_knowledge(layout, 0, back, [RIDE_BUS] + [NOOP] * 19, 1) == {0}
 
