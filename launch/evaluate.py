@@ -2,8 +2,11 @@
 
 Loads the policy with tf.saved_model.load only: the agents, networks and training code
 are not imported. Reports per layout and pooled: mean execution return with a 95%
-confidence interval, success rate, mean exploration length and the fraction of the
-oracle's optimum on the same trials.
+confidence interval, success rate, mean exploration length, the fraction of the
+oracle's optimum on the same trials, and the informed return: the best execution return
+knowing only what each exploration episode revealed (the map read, the buses ridden), with
+explore gap = optimal - informed (the explorer's shortfall) and execute gap = informed -
+return (the executor's). evaluation.json's per-trial records carry informed_return too.
 
 Examples:
   python launch/evaluate.py --saved_model=saved_models/my_run

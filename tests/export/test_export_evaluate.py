@@ -33,6 +33,7 @@ def test_evaluate_prints_a_table_and_writes_json_csv_and_gif(evaluation):
     table = result.stdout.split("\n\n")[1]
     rows = table.splitlines()
     assert rows[0].split()[:3] == ["layout", "trials", "return"] and "frac. optimal" in rows[0]
+    assert rows[0].endswith("informed  explore gap  execute gap")
     assert [r.split()[0] for r in rows[2:5]] == ["moved_stops", "seven_by_seven", "overall"]
     assert rows[4].split()[1] == str(2 * NUM_EVAL_TRIALS)
 
@@ -43,17 +44,20 @@ def test_evaluate_prints_a_table_and_writes_json_csv_and_gif(evaluation):
         assert s["ci95_low"] <= s["mean_return"] <= s["ci95_high"]
         assert 0 <= s["success_rate"] <= 1
         assert s["fraction_of_optimal"] == pytest.approx(s["mean_return"] / s["optimal_return"])
+        assert s["explore_gap"] == pytest.approx(s["optimal_return"] - s["informed_return"], abs=1e-6)
+        assert s["execute_gap"] == pytest.approx(s["informed_return"] - s["mean_return"], abs=1e-6)
     with open(out_dir / "evaluation.csv", newline="") as f:
         csv_rows = list(csv.DictReader(f))
     assert [r["layout"] for r in csv_rows] == ["moved_stops", "seven_by_seven", "overall"]
     assert float(csv_rows[0]["mean_return"]) == pytest.approx(report["layouts"][0]["mean_return"])
+    assert float(csv_rows[2]["informed_return"]) == pytest.approx(report["overall"]["informed_return"])
 
     with Image.open(gif) as image:
         assert image.format == "GIF" and image.n_frames > 2
 
 
 def test_exported_policy_plays_the_same_trials_as_the_in_memory_agent(evaluation, agent_and_layout):
-    from tf_metarl.envs import load_layouts, optimal_returns
+    from tf_metarl.envs import informed_returns, load_layouts, optimal_returns
 
     agent, _ = agent_and_layout
     _, layouts_file, out_dir, _ = evaluation
@@ -71,3 +75,8 @@ def test_exported_policy_plays_the_same_trials_as_the_in_memory_agent(evaluation
         np.testing.assert_allclose([t["optimal_return"] for t in trials],
                                    optimal_returns(layout, problems, goals), atol=1e-6)
         assert summary["mean_return"] == pytest.approx(expected.returns.mean(), abs=1e-5)
+        # The informed return of each trial, from the in-memory agent's exploration.
+        informed = informed_returns(layout, problems, goals, expected.x_obs, expected.x_actions,
+                                    expected.x_length)
+        np.testing.assert_allclose([t["informed_return"] for t in trials], informed, atol=1e-6)
+        assert summary["informed_return"] == pytest.approx(informed.mean(), abs=1e-6)

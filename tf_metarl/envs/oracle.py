@@ -11,6 +11,11 @@ Two reference lines follow from this, for any layout:
     on every preset, so this is the return of an agent that skipped exploration.
 ``known_buses_return`` lies between them: some colored buses known, the rest tried at
 random (expectimax over what the agent learns by riding).
+
+``informed_returns`` applies it to played trials: ``explored_knowledge_batch`` reads off
+which colored buses each exploration episode revealed (the map read, buses ridden), and
+the informed return is the best execution return knowing only that. It splits a trial's
+shortfall: optimal - informed is the explorer's, informed - return the executor's.
 """
 
 from __future__ import annotations
@@ -158,7 +163,8 @@ class _BeliefPlanner:
     def __init__(self, layout: BusMapLayout):
         tables = build_tables(layout)
         self.layout = layout
-        self.walk = tables.next_cell[0, :, :RIDE_BUS]  # moves and noop: the same in every problem
+        # Moves and noop (the same in every problem), as Python ints: searched often.
+        self.walk = tables.next_cell[0, :, :RIDE_BUS].tolist()
         self.stops = tuple(layout.cell_index(s) for s in layout.colored_stops)
         self.destinations = tuple(layout.cell_index(d) for d in layout.colored_destinations)
         self.goal_cells = tables.goal_cells
@@ -192,7 +198,7 @@ class _BeliefPlanner:
             rides[stop], rides[destination] = destination, stop
 
         def edges(current):
-            yield from enumerate(int(c) for c in self.walk[current])
+            yield from enumerate(self.walk[current])
             if current in rides:
                 yield RIDE_BUS, rides[current]
 
@@ -254,3 +260,112 @@ def optimal_actions(layout: BusMapLayout, problem_id: int, goal_id: int) -> list
         actions.append(int(parent_action[cell]))
         cell = int(parent[cell])
     return actions[::-1]
+
+
+# ---- what an exploration episode revealed ------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def _colored_ends(layout: BusMapLayout) -> tuple[np.ndarray, np.ndarray]:
+    """[P, C] int tables: the index (among the colored buses of ``layout.buses(p)``) of the
+    colored bus with an end on cell c in problem p, and that bus's other end; -1 elsewhere."""
+    P, C = layout.num_problems, layout.num_cells
+    index = np.full((P, C), -1, dtype=np.int64)
+    other_end = np.full((P, C), -1, dtype=np.int64)
+    for p in range(P):
+        colored = [(s, d) for s, d, is_colored in layout.buses(p) if is_colored]
+        for i, (stop, destination) in enumerate(colored):
+            s, d = layout.cell_index(stop), layout.cell_index(destination)
+            index[p, [s, d]] = i
+            other_end[p, s], other_end[p, d] = d, s
+    for table in (index, other_end):
+        table.setflags(write=False)
+    return index, other_end
+
+
+def explored_knowledge_batch(layout: BusMapLayout, problem_ids, x_obs, x_actions,
+                             x_length) -> np.ndarray:
+    """[N, K] bool: which of the K colored buses each exploration episode revealed.
+
+    ``x_obs`` [N, T+1, F] (the observation after reset and after each step), ``x_actions``
+    [N, T] and ``x_length`` [N] as ``run_episode`` records them (T may be shorter than
+    the horizon; steps from ``x_length`` on are ignored). An episode reveals
+      * every colored bus if one of its observations 0..x_length shows a map reading
+        (``map_info`` > 0: the agent stood on the map cell, which shows the pairing);
+      * a colored bus it rode: a ``ride_bus`` step that moved the agent from one end of
+        that bus to its other end (positions from the observed x, y). Riding a gray bus
+        says nothing about which corner a colored bus leads to, and ``ride_bus`` off a bus
+        cell moves nothing, so neither reveals anything.
+    Bus k is the k-th colored bus of ``layout.buses(problem_id)``.
+    """
+    problem_ids = layout.check_problem_ids(problem_ids)
+    x_obs, x_actions = np.asarray(x_obs), np.asarray(x_actions)
+    x_length = np.asarray(x_length, dtype=np.int64)
+    n = len(problem_ids)
+    if (x_obs.ndim != 3 or x_obs.shape[0] != n or x_actions.shape != (n, x_obs.shape[1] - 1)
+            or x_length.shape != (n,) or x_obs.shape[2] != len(layout.observation_fields)):
+        raise ValueError(
+            f"exploration arrays of shapes obs {x_obs.shape}, actions {x_actions.shape}, length "
+            f"{x_length.shape} for {n} problem ids: expected [N, T+1, "
+            f"{len(layout.observation_fields)}], [N, T] and [N]")
+    steps = x_actions.shape[1]
+    cells = x_obs[..., 1].astype(np.int64) * layout.width + x_obs[..., 0]
+    before, after = cells[:, :-1], cells[:, 1:]
+    taken = np.arange(steps)[None] < x_length[:, None]
+    index, other_end = _colored_ends(layout)
+    bus = index[problem_ids[:, None], before]
+    rode = taken & (x_actions == RIDE_BUS) & (bus >= 0) & (other_end[problem_ids[:, None], before] == after)
+    num_colored = len(layout.colored_stops)
+    known = (rode[..., None] & (bus[..., None] == np.arange(num_colored))).any(axis=1)
+    if layout.has_map:
+        field = layout.observation_fields.index("map_info")
+        seen = np.arange(steps + 1)[None] <= x_length[:, None]
+        known |= ((x_obs[..., field] > 0) & seen).any(axis=1)[:, None]
+    return known
+
+
+def explored_knowledge(layout: BusMapLayout, problem_id: int, x_obs, x_actions,
+                       x_length: int) -> frozenset[int]:
+    """Indices of the colored buses one exploration episode revealed (``x_obs`` [T+1, F],
+    ``x_actions`` [T]); see ``explored_knowledge_batch``."""
+    known = explored_knowledge_batch(layout, [problem_id], np.asarray(x_obs)[None],
+                                     np.asarray(x_actions)[None], [x_length])[0]
+    return frozenset(int(i) for i in np.flatnonzero(known))
+
+
+def informed_return(layout: BusMapLayout, problem_id: int, goal_id: int,
+                    knowledge: Iterable[int]) -> float:
+    """Best expected execution return knowing only the colored buses ``knowledge``
+    (e.g. what ``explored_knowledge`` found): ``known_buses_return``. Between the walking
+    value (nothing known) and ``optimal_return`` (the map read)."""
+    return _informed_value(layout, int(problem_id) % layout.num_colored_permutations, int(goal_id),
+                           tuple(sorted(set(int(k) for k in knowledge))))
+
+
+@functools.lru_cache(maxsize=None)
+def _informed_value(layout: BusMapLayout, colored_problem: int, goal_id: int,
+                    known: tuple[int, ...]) -> float:
+    # The value depends on the colored permutation only (gray buses are never planned on).
+    return known_buses_return(layout, colored_problem, goal_id, known)
+
+
+def informed_returns(layout: BusMapLayout, problem_ids, goal_ids, x_obs, x_actions,
+                     x_length) -> np.ndarray:
+    """[N] float64: ``informed_return`` of each trial's exploration episode (arrays as in
+    ``explored_knowledge_batch``). The best execution return achievable knowing only what
+    exploration observed: below ``optimal_returns`` the explorer missed something; a
+    return below it is the executor's shortfall. Values are memoised per (colored
+    permutation, goal, buses known), so a batch costs little more than its distinct cases.
+    """
+    problem_ids = layout.check_problem_ids(problem_ids)
+    goal_ids = np.asarray(goal_ids, dtype=np.int64)
+    if goal_ids.shape != problem_ids.shape:
+        raise ValueError(f"goal ids of shape {goal_ids.shape} for problem ids of shape "
+                         f"{problem_ids.shape}: expected one goal per problem")
+    known = explored_knowledge_batch(layout, problem_ids, x_obs, x_actions, x_length)
+    mask = known.astype(np.int64) @ (1 << np.arange(known.shape[1], dtype=np.int64))
+    colored_problem = problem_ids % layout.num_colored_permutations
+    keys = np.stack([colored_problem, goal_ids, mask], axis=1)
+    unique, inverse = np.unique(keys, axis=0, return_inverse=True)
+    bits = np.arange(known.shape[1])
+    values = np.array([_informed_value(layout, int(p), int(g), tuple(bits[(m >> bits) & 1 == 1].tolist()))
+                       for p, g, m in unique], dtype=np.float64)
+    return values[inverse.reshape(-1)]

@@ -3,8 +3,11 @@
 All trials of a layout run in one ``BatchedBusMap``, with one signature call per step for
 all of them: exploration (greedy), the embedding of each exploration episode, then
 execution (greedy) conditioned on it. Statistics per layout and pooled over layouts:
-mean execution return with a 95% confidence interval, success rate, exploration length
-and the fraction of the oracle's optimum on the same trials.
+mean execution return with a 95% confidence interval, success rate, exploration length,
+the fraction of the oracle's optimum on the same trials, and the informed return: the best
+execution return knowing only what each exploration episode revealed
+(``oracle.informed_returns``), with the explorer's gap (optimal - informed) and the
+executor's (informed - return).
 
 Imports only TensorFlow (through ``policy``), NumPy and ``tf_metarl.envs``.
 """
@@ -33,7 +36,8 @@ class TrialResults:
     """N greedy trials on one layout (T = the layout's horizon).
 
     Per trial: problem_id, goal_id, returns (execution return), success (reached the
-    instructed goal), explore_length, execute_length, optimal (oracle's best return).
+    instructed goal), explore_length, execute_length, optimal (oracle's best return),
+    informed (the best expected return knowing only what the exploration episode revealed).
     For pictures: explore_cells / execute_cells [N, T+1], the cell index after reset and
     after each step (repeating the last cell once the episode ended).
     """
@@ -45,6 +49,7 @@ class TrialResults:
     explore_length: np.ndarray
     execute_length: np.ndarray
     optimal: np.ndarray
+    informed: np.ndarray
     explore_cells: np.ndarray
     execute_cells: np.ndarray
 
@@ -52,10 +57,10 @@ class TrialResults:
         """One JSON-ready dict per trial."""
         return [{"problem_id": int(p), "goal_id": int(g), "return": round(float(r), 6),
                  "success": bool(s), "explore_length": int(xl), "execute_length": int(el),
-                 "optimal_return": round(float(o), 6)}
-                for p, g, r, s, xl, el, o in zip(self.problem_id, self.goal_id, self.returns,
-                                                 self.success, self.explore_length,
-                                                 self.execute_length, self.optimal)]
+                 "optimal_return": round(float(o), 6), "informed_return": round(float(i), 6)}
+                for p, g, r, s, xl, el, o, i in zip(self.problem_id, self.goal_id, self.returns,
+                                                    self.success, self.explore_length,
+                                                    self.execute_length, self.optimal, self.informed)]
 
 
 def play_trials(policy: ExportedPolicy, layout: BusMapLayout, problem_ids, goal_ids) -> TrialResults:
@@ -92,6 +97,8 @@ def play_trials(policy: ExportedPolicy, layout: BusMapLayout, problem_ids, goal_
         layout=layout, problem_id=problem_ids, goal_id=goal_ids, returns=rewards.sum(axis=1),
         success=(rewards >= 1.0).any(axis=1), explore_length=x_length, execute_length=length,
         optimal=oracle.optimal_returns(layout, problem_ids, goal_ids).astype(np.float64),
+        informed=oracle.informed_returns(layout, problem_ids, goal_ids, exploration.obs,
+                                         exploration.actions, x_length),
         explore_cells=exploration.cells, execute_cells=execution.cells)
 
 
@@ -112,9 +119,12 @@ def sample_layout_trials(layout: BusMapLayout, split: str, num_trials: int, seed
 # ---- statistics ------------------------------------------------------------------------------------
 def summarize(name: str, returns: np.ndarray, success: np.ndarray, explore_length: np.ndarray,
               execute_length: np.ndarray, optimal: np.ndarray,
-              no_information: float | None = None) -> dict[str, Any]:
+              no_information: float | None = None,
+              informed: np.ndarray | None = None) -> dict[str, Any]:
     """Mean return with a 95% confidence interval (Student's t), success rate,
-    lengths and the fraction of the oracle's optimum (mean return / mean optimal return)."""
+    lengths and the fraction of the oracle's optimum (mean return / mean optimal return);
+    with ``informed`` (per-trial informed returns) also its mean ``informed_return``,
+    ``explore_gap`` = optimal - informed and ``execute_gap`` = informed - return."""
     n = len(returns)
     mean = float(np.mean(returns))
     std = float(np.std(returns, ddof=1)) if n > 1 else 0.0
@@ -131,13 +141,19 @@ def summarize(name: str, returns: np.ndarray, success: np.ndarray, explore_lengt
     }
     if no_information is not None:
         out["no_information_return"] = float(no_information)
+    if informed is not None:
+        informed_mean = float(np.mean(informed))
+        # Gaps to 1e-6: float32 returns would otherwise show a perfect policy's as -0.000.
+        out.update(informed_return=informed_mean,
+                   explore_gap=round(optimal_mean - informed_mean, 6) + 0.0,
+                   execute_gap=round(informed_mean - mean, 6) + 0.0)
     return out
 
 
 def summarize_results(results: TrialResults) -> dict[str, Any]:
     return summarize(results.layout.name, results.returns, results.success, results.explore_length,
                      results.execute_length, results.optimal,
-                     oracle.no_information_return(results.layout))
+                     oracle.no_information_return(results.layout), results.informed)
 
 
 def summarize_overall(all_results: Sequence[TrialResults]) -> dict[str, Any]:
@@ -146,7 +162,7 @@ def summarize_overall(all_results: Sequence[TrialResults]) -> dict[str, Any]:
     no_info = np.average([oracle.no_information_return(r.layout) for r in all_results],
                          weights=[len(r.returns) for r in all_results])
     return summarize("overall", cat("returns"), cat("success"), cat("explore_length"),
-                     cat("execute_length"), cat("optimal"), float(no_info))
+                     cat("execute_length"), cat("optimal"), float(no_info), cat("informed"))
 
 
 def evaluate(policy: ExportedPolicy, layouts: Sequence[BusMapLayout], split: str = "test",
@@ -180,7 +196,8 @@ _TABLE_COLUMNS = (
     ("layout", "layout", "{}"), ("trials", "trials", "{:d}"), ("return", "mean_return", "{:+.3f}"),
     ("95% CI", None, None), ("success", "success_rate", "{:.2f}"),
     ("explore len", "mean_explore_length", "{:.1f}"), ("optimal", "optimal_return", "{:+.3f}"),
-    ("frac. optimal", "fraction_of_optimal", "{:+.2f}"))
+    ("frac. optimal", "fraction_of_optimal", "{:+.2f}"), ("informed", "informed_return", "{:+.3f}"),
+    ("explore gap", "explore_gap", "{:+.3f}"), ("execute gap", "execute_gap", "{:+.3f}"))
 
 
 def format_table(report: dict[str, Any]) -> str:
@@ -211,7 +228,8 @@ def format_table(report: dict[str, Any]) -> str:
 
 _CSV_KEYS = ("layout", "trials", "mean_return", "ci95_low", "ci95_high", "ci95_half_width",
              "return_std", "success_rate", "mean_explore_length", "mean_execute_length",
-             "optimal_return", "fraction_of_optimal", "no_information_return")
+             "optimal_return", "fraction_of_optimal", "no_information_return", "informed_return",
+             "explore_gap", "execute_gap")
 
 
 def write_report(report: dict[str, Any], output_dir: str) -> tuple[str, str]:

@@ -9,7 +9,11 @@ are played in a thread while the updates run, by an actor holding a copy of the 
 A run folder holds:
   config.json        the resolved config (a run can be reproduced from its folder)
   train.csv          meta-training statistics every ``run.log_every_trials`` trials
-  eval.csv           evaluations (``env.eval_split``, held out by default) every ``run.eval_every_trials`` trials
+  eval.csv           evaluations (``env.eval_split``, held out by default) every ``run.eval_every_trials`` trials;
+                     beside eval_return: eval_informed_return, the mean best execution return
+                     knowing only what each exploration episode revealed (``oracle.informed_returns``),
+                     eval_explore_gap = optimal_return - it (the explorer's shortfall) and
+                     eval_execute_gap = it - eval_return (the executor's)
   tensorboard/       the same scalars as TensorBoard events
   checkpoints/       networks, optimizers, targets, counters, RNG states and replay
   summary.json       the final evaluation and the source versions (git commits) that
@@ -384,6 +388,12 @@ class Runner:
             "optimal_return": float(optimal.mean()),
             "no_information_return": no_information,
         }
+        # What exploration revealed bounds execution: the informed return splits the gap.
+        informed = float(oracle.informed_returns(self.layout, self.eval_problem_ids, self.eval_goal_ids,
+                                                 batch.x_obs, batch.x_actions, batch.x_length).mean())
+        result.update(eval_informed_return=informed,
+                      eval_explore_gap=float(optimal.mean()) - informed,
+                      eval_execute_gap=informed - mean_return)
         if self.layout.has_map:  # did exploration read the map? (map_info is the last field)
             visited = (batch.x_obs[..., -1] > 0).any(axis=1)
             result["eval_map_visit_rate"] = float(visited.mean())
