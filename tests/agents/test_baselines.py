@@ -310,3 +310,34 @@ def test_varibad_td_gradient_reaches_the_encoder_unless_stopped(stop, reaches):
         terms, _ = agent.loss_terms(batch)
     grads = tape.gradient(terms["td_loss"], agent.q.encoder.lstm.trainable_variables)
     assert any(nonzero(g) for g in grads) == reaches
+
+
+# ---- training runs ------------------------------------------------------------------------------
+def test_import_run_resumes_after_kill_exactly(tmp_path, kill_after_first_checkpoint, read_rows):
+    """kill -9 after the first checkpoint and rerun: the same train.csv and eval.csv
+    (eval_return_ids included) as an uninterrupted run, so the single learner's replay,
+    counters, modes and weights resume exactly."""
+    train = pathlib.Path(__file__).resolve().parents[2] / "launch" / "train.py"
+
+    def command(root):
+        return [sys.executable, str(train), "--algorithm=import", "--config_preset=tiny",
+                "--env_preset=small_map", "--seed=4", f"--root_dir={root}",
+                "--override=run.total_env_steps=300"]
+
+    with open(tmp_path / "whole.log", "w") as log:
+        whole = subprocess.Popen(command(tmp_path / "whole"), stdout=log, stderr=subprocess.STDOUT)
+        try:
+            killed = tmp_path / "killed"
+            kill_after_first_checkpoint(command(killed), killed)
+            assert whole.wait(timeout=300) == 0, (tmp_path / "whole.log").read_text()[-3000:]
+        finally:
+            whole.kill()
+            whole.wait()
+    result = subprocess.run(command(killed), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "resuming from" in result.stdout
+    for name in ("train.csv", "eval.csv"):
+        rows = read_rows(tmp_path / "whole" / name)
+        assert len(rows) >= 2
+        assert read_rows(killed / name) == rows
+    assert "eval_return_ids" in rows[-1] and "import_loss" in read_rows(killed / "train.csv")[-1]
