@@ -341,3 +341,37 @@ def test_import_run_resumes_after_kill_exactly(tmp_path, kill_after_first_checkp
         assert len(rows) >= 2
         assert read_rows(killed / name) == rows
     assert "eval_return_ids" in rows[-1] and "import_loss" in read_rows(killed / "train.csv")[-1]
+
+
+@pytest.mark.parametrize("algorithm", ["import", "varibad"])
+def test_cut_trial_batches_give_the_losses_of_horizon_padded_batches(tmp_path, algorithm):
+    """The runner samples whole trials cut to the longest episode of each kind; padding
+    them back to the horizon (with zeros) changes no loss term."""
+    from tf_metarl.training.runner import Runner
+    config = apply_overrides(make_config(algorithm, "small_map", "tiny"),
+                             ["run.sequence_bucket=1", "run.num_envs=8"])
+    runner = Runner(config, str(tmp_path / "run"))
+    try:
+        for _ in range(2):
+            runner.collect()
+        cut = runner._sample(execute=True)
+        assert set(cut) >= {"trial_x_obs", "trial_x_actions", "trial_x_length", "obs", "problem_id"}
+        assert cut["trial_x_actions"].shape[1] == cut["trial_x_length"].max()
+        T = runner.layout.horizon
+        padded = {}
+        for key, value in cut.items():
+            target = T + 1 if key.endswith("obs") else T
+            if key.endswith(("obs", "actions", "rewards")) and value.shape[1] < target:
+                value = np.pad(value, [(0, 0), (0, target - value.shape[1])] + [(0, 0)] * (value.ndim - 2))
+            padded[key] = value
+
+        def terms(batch):
+            runner.agent.noise_rng.reset_from_seed(7)
+            values, _ = runner.agent.loss_terms({k: tf.convert_to_tensor(v) for k, v in batch.items()})
+            return {k: float(v) for k, v in values.items()}
+
+        expected = terms(cut)
+        for key, value in terms(padded).items():
+            assert value == pytest.approx(expected[key], rel=1e-4, abs=1e-6), key
+    finally:
+        runner.close()
