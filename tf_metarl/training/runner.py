@@ -6,6 +6,13 @@ replay and counts the updates they are owed; ``Runner.update`` runs those update
 logging and checkpointing on its schedule. With ``run.overlap_collection`` the next trials
 are played in a thread while the updates run, by an actor holding a copy of the weights.
 
+Two learner layouts: DREAM and its hybrids have an exploration and an execution learner,
+each with its own replay, epsilon schedule and updates owed. An agent declaring
+``single_learner = True`` (DREAM's baselines) has one: one replay of whole trials, one
+epsilon over the env steps of both episodes, one update per ``update_period`` env steps
+once ``learning_starts`` trials are stored, ``train_step(batch)`` on whole trials; its
+train.csv logs ``epsilon`` and ``updates`` instead of the per-learner columns.
+
 A run folder holds:
   config.json        the resolved config (a run can be reproduced from its folder)
   train.csv          meta-training statistics every ``run.log_every_trials`` trials

@@ -2,7 +2,8 @@
 mode) or the problem-id embedding f(mu) (id mode), and the auxiliary loss pulling g to f.
 
 Modes: each meta-training trial acts in one mode, fixed before its exploration
-(``start_trials``: the runner's trial parity); updates alternate by their count (even
+(``start_trials``: the runner's trial parity, which gives even trials the history and odd
+trials the ids, where the reference starts with ids; the split is 50/50 either way); updates alternate by their count (even
 updates id mode, odd history mode) for the TD loss on the whole batch. The target network
 reads the history (``import_target_uses_ids`` makes it read f in id-mode updates). The
 auxiliary loss runs at every update. Exported policies and normal evaluations use the
