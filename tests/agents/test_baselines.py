@@ -148,8 +148,7 @@ def test_the_original_protocol_is_refused_with_the_reason():
 
 
 # ---- export -------------------------------------------------------------------------------
-# E-RL²'s export is IMPORT's history path without the conditioned head (about 35 s each).
-@pytest.mark.parametrize("algorithm", ["import", "varibad"])
+@pytest.mark.parametrize("algorithm", BASELINES)
 def test_export_embedding_is_the_explore_state_padding_invariant_and_replays_fresh(algorithm, tmp_path):
     agent = make_agent(algorithm, seed=1)
     layout = make_config(algorithm, "small_map", "tiny").env.make_layout()
