@@ -5,7 +5,9 @@ its replay is filled by collecting trials with its own untrained policy, and the
 batches sampled by the runner and cut to a fixed sequence length:
 
 * ``train_step`` with both learners, only the execution learner and only the
-  exploration learner: median milliseconds per call after a warm-up;
+  exploration learner: median milliseconds per call after a warm-up (single-learner
+  agents, DREAM's baselines, have one update on whole trials of two episodes of length L:
+  reported as ``both``, with no execute or explore column);
 * collecting rounds of ``run.num_envs`` trials (exploration, task embedding, execution;
   planning agents plan inside the execution step), after a first round that traces the
   acting functions: milliseconds per env step.
@@ -69,9 +71,10 @@ def median_ms(fn, calls: int, warmup: int) -> float:
 def untrained_runner(algorithm: str, preset: str, env_preset: str):
     """A Runner in a temporary folder, learning from the first trial on so that every kind
     of update is available once its replay holds ``fill_rounds(runner)`` rounds."""
-    config = apply_overrides(make_config(algorithm, env_preset, preset),
-                             ["agent.execute_learning_starts=0", "agent.explore_learning_starts=0",
-                              "run.progress_bar=False"])
+    config = make_config(algorithm, env_preset, preset)
+    starts = (["agent.learning_starts=0"] if hasattr(config.agent, "learning_starts") else
+              ["agent.execute_learning_starts=0", "agent.explore_learning_starts=0"])
+    config = apply_overrides(config, [*starts, "run.progress_bar=False"])
     with tempfile.TemporaryDirectory() as root:
         runner = Runner(config, root)
         try:
@@ -100,6 +103,12 @@ def measure(algorithm: str, preset: str, env_preset: str, lengths, calls: int, w
         agent = runner.agent
         for length in lengths:
             batches = [fixed_length_batch(runner._sample(execute=True), length) for _ in range(8)]
+            if runner.single_learner:  # one update of one learner on whole trials
+                cycle = itertools.cycle(batches)
+                result[f"both_ms_L{length}"] = median_ms(lambda: agent.train_step(next(cycle)),
+                                                         calls, warmup)
+                result.update({f"{kind}_ms_L{length}": float("nan") for kind in ("execute", "explore")})
+                continue
             for name, execute, explore in (("both", True, True), ("execute", True, False),
                                            ("explore", False, True)):
                 cycle = itertools.cycle(batches)
@@ -117,7 +126,9 @@ def write_report(results: list[dict], lengths, preset: str, env_preset: str, cal
              f"Written {datetime.datetime.now().isoformat(timespec='seconds')} on "
              f"{platform.node() or 'this machine'} ({os.cpu_count()} CPUs); median of {calls} "
              f"calls after a warm-up. `both` = one execution and one exploration update, "
-             f"the runner's usual step; L = sequence length of the batch. Ratios are to "
+             f"the runner's usual step (for the single-learner baselines e_rl2, import and "
+             f"varibad: their one update, on trials of two episodes of L steps each); "
+             f"L = sequence length of the batch. Ratios are to "
              f"`{base['algorithm']}`.", "",
              "| algorithm | " + " | ".join(c.replace("_ms_", " ms, ") for c in columns)
              + " | collect ms/env step | ratio (both, L=" + str(lengths[0]) + ") |",

@@ -92,7 +92,7 @@ def test_paper_preset_starts_exploration_learning_as_dream_did_per_grid():
 
 
 @pytest.mark.parametrize("algorithm", ["dream", "gradient_embedder", "shared_representation",
-                                       "planning"])
+                                       "planning", "e_rl2", "import", "varibad"])
 def test_paper_preset_has_the_reference_substrate(algorithm):
     # The reference code squares the TD error, syncs targets every 5,000 env steps of the
     # agent (1,250 updates at one update per 4 steps) and uses PyTorch's Adam epsilon.
@@ -100,6 +100,18 @@ def test_paper_preset_has_the_reference_substrate(algorithm):
     assert agent.huber_delta <= 0
     assert agent.target_update_period * agent.update_period == 5_000
     assert agent.adam_epsilon == 1e-8
+
+
+@pytest.mark.parametrize("algorithm", ["e_rl2", "import", "varibad"])
+def test_baselines_paper_preset_is_the_reference_single_learner(algorithm):
+    # configs/rl2.json (= import.json = varibad.json for these keys), also on small_map.
+    for env_preset in ("distracting_bus_map", "small_map"):
+        agent = make_config(algorithm, env_preset, "paper").agent
+        assert (agent.replay_capacity, agent.learning_starts, agent.batch_size) == (16_000, 800, 32)
+        assert (agent.epsilon_start, agent.epsilon_end, agent.epsilon_decay_steps) == (1.0, 0.01, 500_000)
+        assert (agent.learning_rate, agent.grad_clip_norm, agent.lstm_units) == (1e-4, 10.0, 64)
+        assert agent.explore_protocol == "tf_metarl"
+    validate_config(make_config(algorithm, "map", "quick"))
 
 
 def test_the_earlier_substrate_stays_reachable_by_overrides():

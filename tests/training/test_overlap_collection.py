@@ -72,7 +72,7 @@ def test_actor_acts_with_the_weights_from_before_the_updates(tmp_path):
 
 
 @pytest.mark.parametrize("algorithm", ["dream", "gradient_embedder", "shared_representation",
-                                       "planning"])
+                                       "planning", "e_rl2", "varibad"])
 def test_synced_actor_acts_like_the_learner(algorithm, tmp_path):
     """After the copy, the actor's Q-values and task embeddings equal the learner's, so
     no variable that acting reads is missed: every float variable of the learner (target

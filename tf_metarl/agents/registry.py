@@ -10,6 +10,9 @@ import dataclasses
 import importlib
 
 from tf_metarl.agents.dream import DreamConfig
+from tf_metarl.agents.e_rl2 import ERL2Config
+from tf_metarl.agents.import_baseline import ImportConfig
+from tf_metarl.agents.varibad import VariBADConfig
 from tf_metarl.agents.gradient_embedder import GradientEmbedderConfig
 from tf_metarl.agents.planning import PlanningConfig
 from tf_metarl.agents.shared_representation import SharedRepresentationConfig
@@ -35,4 +38,8 @@ ALGORITHMS: dict[str, Algorithm] = {
                                        "tf_metarl.agents.shared_representation",
                                        "SharedRepresentationAgent"),
     "planning": Algorithm(PlanningConfig, "tf_metarl.agents.planning", "PlanningAgent"),
+    # DREAM's baselines: one learner acting through whole trials.
+    "e_rl2": Algorithm(ERL2Config, "tf_metarl.agents.e_rl2", "ERL2Agent"),
+    "import": Algorithm(ImportConfig, "tf_metarl.agents.import_baseline", "ImportAgent"),
+    "varibad": Algorithm(VariBADConfig, "tf_metarl.agents.varibad", "VariBADAgent"),
 }

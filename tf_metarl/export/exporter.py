@@ -205,6 +205,8 @@ def export_agent(agent, layout, output_dir: str, metadata: dict[str, Any],
     check_output_dir(output_dir, overwrite)
     F = len(layout.observation_bounds)
     metadata = dict(metadata)
+    # Agent-specific keys (the baselines: what their embedding and states hold).
+    metadata.update(getattr(agent, "export_metadata", dict)())
     module = PolicyModule(agent, layout.horizon, F)
     metadata.update(
         format_version=fmt.FORMAT_VERSION,

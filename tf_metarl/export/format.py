@@ -203,6 +203,7 @@ def contract_document(metadata: dict[str, Any]) -> str:
         "goal=goal, embedding=z, h=s[\"h\"], c=s[\"c\"])`; take `out[\"action\"]`; add its "
         "reward; `s = out`. The trial's return is the execution episode's return.",
         "",
+        *_memory_section(m),
         "## embed_exploration: length and padding",
         "",
         f"- `observations` has one step more than `actions` (T'+1 and T'), and T' <= T = {T}.",
@@ -256,6 +257,33 @@ def contract_document(metadata: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _memory_section(m: dict[str, Any]) -> list[str]:
+    """What the embedding and states of a whole-trial recurrent policy (E-RL², IMPORT,
+    VariBAD: metadata with ``execute_state_layout``) hold; nothing for other policies."""
+    if "execute_state_layout" not in m:
+        return []
+    U = int(m["state_sizes"]["explore"])
+    return [
+        "## What the embedding and the recurrent states hold",
+        "",
+        f"This policy is one recurrent network acting through the whole trial (explore "
+        f"protocol `{m.get('explore_protocol', 'tf_metarl')}`: exploration inputs carry no "
+        "goal and reward 0). Its LSTM state after exploration is where execution starts:",
+        "",
+        f"- `embedding` (`embedding_layout`): {m.get('embedding_layout', '')}. It is the "
+        "policy's memory, not a task embedding comparable to DREAM's; it equals the `h`, `c` "
+        "returned by the last `explore_step` of the episode.",
+        f"- Exploration `h`, `c` [N, {U}]: the LSTM state.",
+        f"- Execution `h`, `c` [N, {U + 1}] (`execute_state_layout`): "
+        f"{m['execute_state_layout']}. `execute_initial_state` is all zeros, so the first "
+        "`execute_step` starts the LSTM from `embedding`; later steps read the previous "
+        "action from `h` and treat the previous reward as -step_cost. `execute_step` writes "
+        f"its greedy `action` into `h[:, {U}]`: a caller who takes a different action must "
+        f"write that action (as a float) into `h[:, {U}]` before the next call.",
+        "",
+    ]
 
 
 def contract_path(saved_model: str) -> str:

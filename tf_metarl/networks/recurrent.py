@@ -48,8 +48,11 @@ class StepLSTM(keras.layers.Layer):
             self.build(x_t.shape)
         return self._recur(tf.matmul(x_t, self.kernel) + self.bias, state)
 
-    def call(self, inputs, initial_state=None):
-        """inputs [B, T, D] with static T -> (outputs [B, T, U], final state)."""
+    def call(self, inputs, initial_state=None, length=None):
+        """inputs [B, T, D] with static T -> (outputs [B, T, U], final state).
+
+        ``length`` [B] (optional): the state stops changing after that many steps, so the
+        final state is the one after step ``length - 1`` (the initial state at 0)."""
         if initial_state is None:
             initial_state = self.initial_state(tf.shape(inputs)[0])
         # One matmul over all steps; a plain MatMul is several times faster than Einsum here.
@@ -59,7 +62,11 @@ class StepLSTM(keras.layers.Layer):
         # StridedSliceGrad tensors, that of one unstack is a single stack.
         state = initial_state
         outputs = []
-        for x_projected_t in tf.unstack(projected, num=inputs.shape[1], axis=1):
-            h, state = self._recur(x_projected_t, state)
+        for t, x_projected_t in enumerate(tf.unstack(projected, num=inputs.shape[1], axis=1)):
+            h, new_state = self._recur(x_projected_t, state)
+            if length is not None:
+                keep = (t < tf.cast(length, tf.int32))[:, None]
+                new_state = tuple(tf.where(keep, n, o) for n, o in zip(new_state, state))
+            state = new_state
             outputs.append(h)
         return tf.stack(outputs, axis=1), state

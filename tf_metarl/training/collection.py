@@ -4,7 +4,10 @@ A trial is an exploration episode followed by an execution episode on the same p
 ``play_trials`` drives a ``BatchedBusMap`` with any agent that offers the acting
 interface of ``DreamAgent`` (``explore_initial_state``, ``explore_q_values``,
 ``task_embedding``, ``execute_initial_state``, ``execute_q_values``) and returns the
-episodes as padded arrays ready for replay.
+episodes as padded arrays ready for replay. Two optional agent hooks: ``start_trials
+(problem_ids, use_decoder)`` before exploration (IMPORT fixes each trial's mode there),
+and ``record_execute_action(state, actions)`` after each execution step (agents whose
+execution state holds the previous action, the baselines).
 """
 
 from __future__ import annotations
@@ -66,6 +69,8 @@ def play_trials(agent, env: BatchedBusMap, problem_ids: np.ndarray, goal_ids: np
     """Plays one trial per env slot: exploration, task embedding, execution."""
     n = env.num_envs
     env.start_trials(problem_ids, goal_ids)
+    if hasattr(agent, "start_trials"):  # agents that act differently per trial (IMPORT)
+        agent.start_trials(problem_ids, use_decoder)
 
     state = agent.explore_initial_state(n)
 
@@ -84,7 +89,10 @@ def play_trials(agent, env: BatchedBusMap, problem_ids: np.ndarray, goal_ids: np
     def execute_act(obs, prev_action):
         nonlocal state
         q, state = agent.execute_q_values(obs, goal, z, state)
-        return epsilon_greedy(q, execute_epsilon, rng)
+        actions = epsilon_greedy(q, execute_epsilon, rng)
+        if hasattr(agent, "record_execute_action"):  # the state holds the previous action
+            state = agent.record_execute_action(state, actions)
+        return actions
 
     execute = run_episode(env, Phase.EXECUTE, execute_act)
     rewards = execute.rewards

@@ -145,7 +145,8 @@ def make_config(algorithm: str = "dream", env_preset: str = "distracting_bus_map
     * ``paper``: the reference hyper-parameters (each agent config's defaults), 1 M env steps;
       on the 5x5 ``small_map`` exploration learning starts after 2,000 episodes, the value
       DREAM used for its 5x5 variant, instead of 8,000.
-    * ``quick``: reference networks, a shorter schedule: a demo of a few minutes.
+    * ``quick``: reference networks, a shorter schedule: a demo of a few minutes (agent
+      configs with a ``quick_overrides`` classmethod, the baselines, give their own).
     * ``tiny``: tiny networks and budget, for tests (seconds).
     """
     from tf_metarl.agents.registry import ALGORITHMS
@@ -158,12 +159,16 @@ def make_config(algorithm: str = "dream", env_preset: str = "distracting_bus_map
     agent_config = ALGORITHMS[algorithm].config_class()
     run = RunConfig()
     if config_preset == "paper" and env_preset == "small_map":
-        agent_config = dataclasses.replace(agent_config, explore_learning_starts=2_000)
+        if hasattr(agent_config, "explore_learning_starts"):  # DREAM's two learners
+            agent_config = dataclasses.replace(agent_config, explore_learning_starts=2_000)
     elif config_preset == "quick":
-        agent_config = dataclasses.replace(
-            agent_config, replay_capacity=4_000, target_update_period=1_000,
-            epsilon_decay_steps=30_000, execute_learning_starts=100, explore_learning_starts=500,
-            learning_rate=3e-4)
+        if hasattr(agent_config, "quick_overrides"):  # an agent config with its own
+            agent_config = dataclasses.replace(agent_config, **agent_config.quick_overrides())
+        else:
+            agent_config = dataclasses.replace(
+                agent_config, replay_capacity=4_000, target_update_period=1_000,
+                epsilon_decay_steps=30_000, execute_learning_starts=100,
+                explore_learning_starts=500, learning_rate=3e-4)
         run = dataclasses.replace(run, total_env_steps=60_000, eval_every_trials=500,
                                   log_every_trials=100, checkpoint_every_trials=500)
     elif config_preset == "tiny":

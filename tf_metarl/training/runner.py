@@ -6,6 +6,13 @@ replay and counts the updates they are owed; ``Runner.update`` runs those update
 logging and checkpointing on its schedule. With ``run.overlap_collection`` the next trials
 are played in a thread while the updates run, by an actor holding a copy of the weights.
 
+Two learner layouts: DREAM and its hybrids have an exploration and an execution learner,
+each with its own replay, epsilon schedule and updates owed. An agent declaring
+``single_learner = True`` (DREAM's baselines) has one: one replay of whole trials, one
+epsilon over the env steps of both episodes, one update per ``update_period`` env steps
+once ``learning_starts`` trials are stored, ``train_step(batch)`` on whole trials; its
+train.csv logs ``epsilon`` and ``updates`` instead of the per-learner columns.
+
 A run folder holds:
   config.json        the resolved config (a run can be reproduced from its folder)
   train.csv          meta-training statistics every ``run.log_every_trials`` trials
@@ -104,6 +111,7 @@ class LoopState:
     execute_steps: int = 0
     explore_updates_owed: float = 0.0
     execute_updates_owed: float = 0.0
+    updates_owed: float = 0.0  # single-learner agents (the baselines)
     wall_time: float = 0.0
     last_log_trials: int = 0
     last_eval_trials: int = 0
@@ -196,15 +204,24 @@ class Runner:
             run.eval_trials)
         capacity = config.agent.replay_capacity
         F = len(self.layout.observation_bounds)
-        self.explore_replay = EpisodeReplay(capacity, _replay_spec(self.layout.horizon, F, "explore"))
+        # A single-learner agent (``agent.single_learner``) learns from one replay of whole
+        # trials; DREAM and its hybrids have an exploration and an execution replay.
+        self.single_learner = bool(getattr(self.agent, "single_learner", False))
         execute_kind = ("execute_with_trial_exploration"
                         if getattr(self.agent, "replay_trial_exploration", False) else "execute")
         self.execute_replay = EpisodeReplay(capacity, _replay_spec(self.layout.horizon, F, execute_kind))
+        if self.single_learner:
+            self.explore_replay = None
+            replays = {"replay": _PythonState(self.execute_replay.get_state,
+                                              self.execute_replay.set_state)}
+        else:
+            self.explore_replay = EpisodeReplay(capacity, _replay_spec(self.layout.horizon, F, "explore"))
+            replays = {
+                "explore_replay": _PythonState(self.explore_replay.get_state, self.explore_replay.set_state),
+                "execute_replay": _PythonState(self.execute_replay.get_state, self.execute_replay.set_state)}
         self.state = LoopState()
         self.checkpoint = tf.train.Checkpoint(
-            agent=self.agent,
-            explore_replay=_PythonState(self.explore_replay.get_state, self.explore_replay.set_state),
-            execute_replay=_PythonState(self.execute_replay.get_state, self.execute_replay.set_state),
+            agent=self.agent, **replays,
             loop=_PythonState(self._get_loop_state, self._set_loop_state),
             **({"actor_noise": self.actor.noise_rng} if run.overlap_collection else {}))
         self.manager = tf.train.CheckpointManager(
@@ -257,12 +274,18 @@ class Runner:
 
     # ---- one iteration --------------------------------------------------------------------
     def epsilons(self) -> tuple[float, float]:
+        """(exploration, execution) epsilon; a single learner's one epsilon decays over the
+        env steps of both episodes."""
         c = self.config.agent
+        if self.single_learner:
+            epsilon = linear_epsilon(self.state.env_steps, c.epsilon_start, c.epsilon_end,
+                                     c.epsilon_decay_steps)
+            return epsilon, epsilon
         return (linear_epsilon(self.state.explore_steps, c.epsilon_start, c.epsilon_end, c.epsilon_decay_steps),
                 linear_epsilon(self.state.execute_steps, c.epsilon_start, c.epsilon_end, c.epsilon_decay_steps))
 
     def _use_decoder(self, n: int) -> np.ndarray:
-        mode = self.config.agent.train_conditioning
+        mode = getattr(self.config.agent, "train_conditioning", "alternate")
         if mode == "decoder":
             return np.ones(n, dtype=bool)
         if mode == "encoder":
@@ -279,7 +302,8 @@ class Runner:
 
     def _add(self, batch: TrialBatch) -> None:
         """Stores played trials and counts their steps and the updates they are owed."""
-        self.explore_replay.add(batch.explore_episodes())
+        if self.explore_replay is not None:
+            self.explore_replay.add(batch.explore_episodes())
         # Fields the execution replay does not declare are ignored by ``add``.
         self.execute_replay.add({**batch.execute_episodes(),
                                  **{f"trial_{k}": v for k, v in batch.explore_episodes().items()}})
@@ -288,6 +312,10 @@ class Runner:
         s.explore_steps += int(batch.x_length.sum())
         s.execute_steps += int(batch.length.sum())
         s.env_steps = s.explore_steps + s.execute_steps
+        if self.single_learner:
+            if len(self.execute_replay) >= c.learning_starts:
+                s.updates_owed += batch.env_steps / c.update_period
+            return
         if len(self.execute_replay) >= c.execute_learning_starts:
             s.execute_updates_owed += batch.length.sum() / c.update_period
         if len(self.explore_replay) >= c.explore_learning_starts:
@@ -326,6 +354,11 @@ class Runner:
         def cut_length(longest):
             return int(min(horizon, max(bucket, math.ceil(longest / bucket) * bucket)))
 
+        if self.single_learner:  # whole trials: execution episodes with their exploration
+            batch = self.execute_replay.sample(self.rng, c.batch_size)
+            cut_to_length(batch, "trial_x_", cut_length(batch["trial_x_length"].max()))
+            cut_to_length(batch, "", cut_length(batch["length"].max()))
+            return batch
         batch = self.explore_replay.sample(self.rng, c.batch_size)
         if execute:
             batch.update(self.execute_replay.sample(self.rng, c.batch_size))
@@ -349,12 +382,12 @@ class Runner:
         draws from the run's generator during updates, in plan order, so runs stay
         reproducible."""
         s = self.state
-        n_execute, n_explore = int(s.execute_updates_owed), int(s.explore_updates_owed)
-        s.execute_updates_owed -= n_execute
-        s.explore_updates_owed -= n_explore
-        both = min(n_execute, n_explore)
-        plan = ([(True, True)] * both + [(True, False)] * (n_execute - both)
-                + [(False, True)] * (n_explore - both))
+        if self.single_learner:
+            n = int(s.updates_owed)
+            s.updates_owed -= n
+            plan = [(True, True)] * n
+        else:
+            plan = self._two_learner_plan()
         if not plan:
             return
         with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="replay") as prefetch:
@@ -363,8 +396,21 @@ class Runner:
                 replay_batch = pending.result()
                 if i + 1 < len(plan):
                     pending = prefetch.submit(self._sample_tensors, plan[i + 1][0])
-                metrics = self.agent.train_step(replay_batch, execute=execute, explore=explore)
+                if self.single_learner:
+                    metrics = self.agent.train_step(replay_batch)
+                else:
+                    metrics = self.agent.train_step(replay_batch, execute=execute, explore=explore)
                 self._window.add_metrics(metrics)
+
+    def _two_learner_plan(self) -> list[tuple[bool, bool]]:
+        """(execute, explore) per owed update: both learners together while both are owed."""
+        s = self.state
+        n_execute, n_explore = int(s.execute_updates_owed), int(s.explore_updates_owed)
+        s.execute_updates_owed -= n_execute
+        s.explore_updates_owed -= n_explore
+        both = min(n_execute, n_explore)
+        return ([(True, True)] * both + [(True, False)] * (n_execute - both)
+                + [(False, True)] * (n_explore - both))
 
     # ---- evaluation ---------------------------------------------------------------------
     def evaluate(self) -> dict[str, float]:
@@ -397,6 +443,13 @@ class Runner:
         if self.layout.has_map:  # did exploration read the map? (map_info is the last field)
             visited = (batch.x_obs[..., -1] > 0).any(axis=1)
             result["eval_map_visit_rate"] = float(visited.mean())
+        if getattr(self.agent, "evaluate_with_problem_ids", False):
+            # The same trials acting on the problem ids (IMPORT's informed path).
+            with self.agent.evaluation_mode():
+                informed = play_trials(self.agent, self.eval_env, self.eval_problem_ids,
+                                       self.eval_goal_ids, np.random.default_rng(0), 0.0, 0.0,
+                                       np.zeros(n, dtype=bool))
+            result["eval_return_ids"] = float(informed.returns.mean())
         return result
 
     # ---- the loop ---------------------------------------------------------------------------
@@ -487,11 +540,14 @@ class Runner:
         explore_epsilon, execute_epsilon = self.epsilons()
         row = {"trials": s.trials, "env_steps": s.env_steps, "explore_steps": s.explore_steps,
                "execute_steps": s.execute_steps, "wall_time": round(s.wall_time, 3),
-               "env_steps_per_sec": s.env_steps / max(s.wall_time, 1e-9),
-               "explore_epsilon": explore_epsilon, "execute_epsilon": execute_epsilon,
-               "execute_updates": int(self.agent.execute_updates.numpy()),
-               "explore_updates": int(self.agent.explore_updates.numpy()),
-               **self._window.summary()}
+               "env_steps_per_sec": s.env_steps / max(s.wall_time, 1e-9)}
+        if self.single_learner:
+            row.update(epsilon=explore_epsilon, updates=int(self.agent.updates.numpy()))
+        else:
+            row.update(explore_epsilon=explore_epsilon, execute_epsilon=execute_epsilon,
+                       execute_updates=int(self.agent.execute_updates.numpy()),
+                       explore_updates=int(self.agent.explore_updates.numpy()))
+        row.update(self._window.summary())
         for key, value in row.items():
             if "/" in key and not math.isfinite(value):  # a loss or another learner metric
                 raise NonFiniteLossError(

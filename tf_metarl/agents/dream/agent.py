@@ -61,6 +61,9 @@ class DreamAgent(tf.Module):
     # episode (fields trial_x_obs, trial_x_actions, trial_x_length), for hybrids that
     # need the two episodes of the same trial together.
     replay_trial_exploration = False
+    # Two learners (exploration and execution), each with its own replay, epsilon and
+    # updates owed; True is the runner's single-learner mode (see ``ERL2Agent``).
+    single_learner = False
 
     def __init__(self, config: DreamConfig, layout: BusMapLayout, seed: int = 0,
                  use_tf_function: bool = True):
