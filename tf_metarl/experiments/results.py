@@ -262,8 +262,8 @@ def claims_markdown(analysis: Analysis) -> str:
     """The seed paper's three claims, each decided by P(hybrid > DREAM) of the final
     held-out return in every env with finished runs of DREAM (``robust_stats.decide_claim``)."""
     lines = ["## The seed paper's three claims", "",
-             "Each claim is decided by the probability that the hybrid's final held-out return "
-             "beats DREAM's (95% bootstrap interval against 0.5).", ""]
+             "Each claim is decided by the probability that the hybrid's final return beats "
+             "DREAM's in the same env (95% bootstrap interval against 0.5).", ""]
     for hybrid in rs.HYBRIDS:
         decided = []
         for env in envs_in_order(analysis.rows):
