@@ -74,6 +74,11 @@ def main(argv):
         print(f"warning: {len(unfinished)} of {len(runs)} runs unfinished (no summary.json), so "
               "drawn in the figures but left out of results.md's final statistics:\n"
               + "\n".join(f"  {r.path} ({r.progress()})" for r in unfinished), file=sys.stderr)
+    try:
+        import rliable.library  # noqa: F401 (its import pulls arch, pandas, seaborn)
+    except (ImportError, TypeError) as e:  # TypeError: arch 7 under pandas 3
+        sys.exit(f"error: the results statistics need rliable ({e!r}); pip install 'rliable>=1.2' "
+                 "'pandas<3'")
     bootstrap = robust_stats.Bootstrap(reps=FLAGS.bootstrap_reps, seed=FLAGS.bootstrap_seed)
     analysis = results.analyze(runs, FLAGS.target, bootstrap)
     written = []
