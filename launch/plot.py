@@ -43,7 +43,8 @@ flags.DEFINE_list("runs", None, "Run or sweep folders; every run below them is r
                   "once: a folder reached twice is refused). Unfinished runs (no summary.json) are "
                   "drawn but left out of results.md's statistics.", required=True)
 flags.DEFINE_string("output_dir", "figures", "Where to write the figures.")
-flags.DEFINE_enum("band", "std", ["std", "ci95"], "Band around the mean: std over seeds or 95% CI.")
+flags.DEFINE_enum("band", "std", list(plotting.BANDS), "Band around the learning curves' mean: std "
+                  "over seeds, 95% t interval (ci95) or 95% bootstrap interval of the mean.")
 STATISTIC_FIGURES = ("performance_profile", "probability_of_improvement")
 flags.DEFINE_list("figures", sorted(plotting.FIGURES) + list(STATISTIC_FIGURES), "Which figures to draw.")
 flags.DEFINE_float("target", 0.7, "Evaluation return whose first crossing the results table reports.")
@@ -92,7 +93,8 @@ def main(argv):
         elif figure == "probability_of_improvement":
             written += plotting.plot_probability_of_improvement(analysis.improvement, FLAGS.output_dir)
         else:
-            written += plotting.plot_figure(runs, figure, FLAGS.output_dir, FLAGS.band)
+            written += plotting.plot_figure(runs, figure, FLAGS.output_dir, FLAGS.band,
+                                            bootstrap=bootstrap)
     print(f"{len(runs)} runs in {len(plotting.group_runs(runs))} groups, {len(unfinished)} unfinished")
     table = results.results_markdown(runs, FLAGS.target, bootstrap, analysis, written)
     os.makedirs(FLAGS.output_dir, exist_ok=True)

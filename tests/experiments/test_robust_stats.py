@@ -68,6 +68,20 @@ def test_performance_profile_by_hand():
     assert band.shape == (2, 4) and np.all(band[0] <= profile) and np.all(profile <= band[1])
 
 
+def test_bootstrap_band_of_learning_curves_resamples_whole_curves():
+    x = np.array([0.0, 1.0])
+    # Two curves (0, 0) and (1, 1): a resample takes each curve 0, 1 or 2 times, so the mean
+    # at both points is one of 0, 0.5, 1 and is the same at both points.
+    grid, mean, low, high = plotting.mean_and_band(
+        [(x, np.zeros(2)), (x, np.ones(2))], band="bootstrap", num_points=2, bootstrap=FAST)
+    np.testing.assert_allclose(mean, [0.5, 0.5])
+    np.testing.assert_allclose(low, [0.0, 0.0])  # a quarter of resamples pick curve 0 twice
+    np.testing.assert_allclose(high, [1.0, 1.0])
+    # Reproducible from the seed.
+    np.testing.assert_array_equal(rs.pointwise_mean_interval(np.array([[0.0, 1.0], [1.0, 0.0], [0.2, 0.3]]), FAST),
+                                  rs.pointwise_mean_interval(np.array([[0.0, 1.0], [1.0, 0.0], [0.2, 0.3]]), FAST))
+
+
 def test_censored_steps_by_hand():
     steps, reached = rs.censored_steps([100.0, None, 200.0], [300.0, 300.0, 300.0])
     np.testing.assert_allclose(steps, [100, 300, 200])  # the run that never got there: its budget

@@ -227,25 +227,36 @@ def group_runs(runs: Sequence[Run]) -> dict[tuple[str, str, str, str], list[Run]
     return groups
 
 
+BANDS = ("std", "ci95", "bootstrap")
+BAND_TITLES = {"std": "mean and std over seeds", "ci95": "mean and 95% t interval",
+               "bootstrap": "mean and 95% bootstrap interval"}
+
+
 def mean_and_band(curves: Sequence[tuple[np.ndarray, np.ndarray]], band: str = "std",
-                  num_points: int = 100):
+                  num_points: int = 100, bootstrap=None):
     """Averages (x, y) curves on a shared x grid (up to the shortest curve's end).
 
-    Returns (grid, mean, low, high); the band is one standard deviation or a 95%
-    confidence interval of the mean (Student's t), zero width for one curve.
+    Returns (grid, mean, low, high); the band is one standard deviation ("std"), a 95%
+    confidence interval of the mean from Student's t ("ci95"), or a percentile-bootstrap
+    95% interval of the mean at each grid point ("bootstrap", rliable, resampling the
+    curves; ``bootstrap`` a ``robust_stats.Bootstrap``); zero width for one curve.
     """
-    if band not in ("std", "ci95"):
-        raise ValueError(f"band={band!r}: expected 'std' or 'ci95'")
+    if band not in BANDS:
+        raise ValueError(f"band={band!r}: expected one of {BANDS}")
     curves = [(x, y) for x, y in curves if len(x) > 0]
     if not curves:
         raise ValueError("no curve has any point")
     start = max(x[0] for x, _ in curves)
     end = min(x[-1] for x, _ in curves)
     grid = np.linspace(start, end, num_points) if end > start else np.array([end])
-    ys = np.stack([np.interp(grid, x, y) for x, y in curves])
+    ys = np.stack([np.interp(grid, x, y) for x, y in curves])  # [curves, points]
     mean = ys.mean(axis=0)
     if len(curves) < 2:
         return grid, mean, mean, mean
+    if band == "bootstrap":
+        from tf_metarl.experiments import robust_stats
+        low, high = robust_stats.pointwise_mean_interval(ys, bootstrap or robust_stats.Bootstrap())
+        return grid, mean, low, high
     spread = ys.std(axis=0, ddof=1)
     if band == "ci95":
         spread = ci95_half_width(spread, len(curves))
@@ -275,7 +286,7 @@ def _reference_lines(runs: Sequence[Run]) -> dict[str, float]:
 
 
 def plot_figure(runs: Sequence[Run], figure: str, out_dir: str, band: str = "std",
-                formats: Sequence[str] = ("png", "svg")) -> list[str]:
+                formats: Sequence[str] = ("png", "svg"), bootstrap=None) -> list[str]:
     """Draws one figure for every group that logged it; returns the files written (none
     if no run has the figure's column)."""
     import matplotlib
@@ -291,7 +302,7 @@ def plot_figure(runs: Sequence[Run], figure: str, out_dir: str, band: str = "std
         curves = [c for c in (_curve(r, figure) for r in members) if c is not None]
         if not curves:
             continue
-        grid, mean, low, high = mean_and_band(curves, band)
+        grid, mean, low, high = mean_and_band(curves, band, bootstrap=bootstrap)
         label = f"{algorithm}" + ("" if variant == "base" else f" [{variant}]")
         if len({g[1] for g in groups}) > 1:
             label += f" ({env_preset})"
@@ -318,7 +329,7 @@ def plot_figure(runs: Sequence[Run], figure: str, out_dir: str, band: str = "std
         ax.set_yscale("log")
     ax.set_xlabel("env steps")
     ax.set_ylabel(ylabel)
-    ax.set_title(ylabel + (" (mean and std over seeds)" if band == "std" else " (mean and 95% CI)"))
+    ax.set_title(f"{ylabel} ({BAND_TITLES[band]})")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -165,6 +165,25 @@ def performance_profile(values: Sequence[float], taus: np.ndarray,
     return profile, np.asarray(intervals["x"])
 
 
+def pointwise_mean_interval(curves: np.ndarray, bootstrap: Bootstrap = Bootstrap()
+                            ) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) of the percentile-bootstrap interval of the mean of ``curves`` [runs,
+    points] at each point. Each resample draws whole curves (runs): every point's interval
+    is the same as from its own draws, but neighbouring points share resamples, so the
+    band's edges are as smooth as the curves."""
+    from rliable import library
+    curves = np.asarray(curves, dtype=float)
+    # rliable draws a run index per cell of its [runs, tasks, ...] input, so points given as
+    # cells would each draw their own runs. Bootstrapping the run numbers [runs, 1] and
+    # averaging the curves they pick resamples whole curves.
+    run_numbers = np.arange(len(curves), dtype=float)[:, None]
+    with _seeded(bootstrap.seed):
+        _, intervals = library.get_interval_estimates(
+            {"x": run_numbers}, lambda picked: curves[picked[:, 0].astype(int)].mean(axis=0),
+            reps=bootstrap.reps, confidence_interval_size=bootstrap.confidence)
+    return intervals["x"][0], intervals["x"][1]
+
+
 def censored_steps(first_steps: Sequence[float | None], budgets: Sequence[float]) -> tuple[np.ndarray, int]:
     """Env steps to a target per run, a run that never reached it counted as its budget.
 
