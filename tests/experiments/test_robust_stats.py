@@ -175,3 +175,19 @@ def test_plot_script_on_the_fixture_by_hand(tmp_path):
     assert fig6.splitlines()[next(i for i, l in enumerate(fig6.splitlines()) if l.startswith("| dream"))] \
         .endswith("| no |")
     assert "| varibad | -0.55 ± 0.63 | 0 |" in fig6 and fig6.count("no finished runs") == 3
+
+
+def test_finished_runs_without_evaluations_have_no_statistics(tmp_path):
+    write_run(tmp_path / "distracting_bus_map/dream/seed0", "dream", 0, [0.0, 0.5])
+    write_run(tmp_path / "distracting_bus_map/dream/seed1", "dream", 1, [0.0, 0.7])
+    planning = tmp_path / "distracting_bus_map/planning/seed0"
+    write_run(planning, "planning", 0, [0.0])
+    (planning / "eval.csv").unlink()
+    (planning / "train.csv").write_text("env_steps,train_return\n0,0.1\n")
+    runs = plotting.find_runs([str(tmp_path)])
+    analysis = results.analyze(runs, 0.7, FAST)
+    assert list(analysis.profiles["distracting_bus_map"][1]) == ["dream"]
+    assert analysis.improvement["distracting_bus_map"] == []  # nothing to compare
+    text = results.results_markdown(runs, 0.7, FAST, analysis)
+    assert "| planning | 1/1 | 0 | — | — | — | — | 0/1 |" in text
+    assert "Not decided: no env has finished runs of both planning and dream." in text

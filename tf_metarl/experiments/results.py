@@ -151,7 +151,7 @@ def format_markdown(rows: Sequence[dict]) -> str:
         for row in env_rows:
             out.append(
                 f"| {row['label']} | {row['runs_finished']} | {','.join(map(str, row['seeds']))} | "
-                f"{row['env_steps']:,.0f} | {row['final_iqm'].text()} | {_pm(row['final_return'], '.3f')} | "
+                f"{_pm((row['env_steps'], 0), ',.0f')} | {row['final_iqm'].text()} | {_pm(row['final_return'], '.3f')} | "
                 f"{_steps_text(row)} | {row['runs_reaching_target']}/{len(row['seeds'])} | "
                 f"{_pm(row['wall_minutes'], '.1f')} | {_pm(row['env_steps_per_sec'], '.0f')} |")
         out.append("")
@@ -185,7 +185,7 @@ def unfinished_markdown(runs: Sequence[Run]) -> str:
 def reference_row(rows: Sequence[dict], env: str) -> dict | None:
     """DREAM's row in ``env`` that the others are compared with: its base variant, the one
     with the most finished runs if several configs share it."""
-    candidates = [row for row in rows if row["env_preset"] == env
+    candidates = [row for row in rows if row["env_preset"] == env and row["finals"]
                   and row["algorithm"] == rs.REFERENCE_ALGORITHM and row["variant"] == "base"]
     return max(candidates, key=lambda row: len(row["finals"]), default=None)
 
@@ -209,7 +209,10 @@ def analyze(runs: Sequence[Run], target: float = 0.7, bootstrap: rs.Bootstrap = 
     rows = results_table(runs, target, bootstrap)
     profiles, improvement = {}, {}
     for env in envs_in_order(rows):
-        env_rows = [row for row in rows if row["env_preset"] == env]
+        # Finished runs that never evaluated (train.csv only) have no final return.
+        env_rows = [row for row in rows if row["env_preset"] == env and row["finals"]]
+        if not env_rows:
+            continue
         finals = np.concatenate([row["finals"] for row in env_rows])
         refs = [v for v in reference_returns([r for r in runs if r.env_preset == env]).values()]
         low, high = min([finals.min(), *refs]), max([finals.max(), *refs])
@@ -268,7 +271,7 @@ def claims_markdown(analysis: Analysis) -> str:
         decided = []
         for env in envs_in_order(analysis.rows):
             reference = reference_row(analysis.rows, env)
-            row = next((r for r in analysis.rows if r["env_preset"] == env
+            row = next((r for r in analysis.rows if r["env_preset"] == env and r["finals"]
                         and r["algorithm"] == hybrid and r["variant"] == "base"), None)
             if reference is None or row is None:
                 continue
