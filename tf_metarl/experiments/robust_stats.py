@@ -38,7 +38,7 @@ REFERENCE_ALGORITHM = "dream"
 @dataclasses.dataclass(frozen=True)
 class Bootstrap:
     """How intervals are bootstrapped."""
-    reps: int = 2000  # bootstrap resamples per interval (rliable's default 50,000 is for publication)
+    reps: int = 1000  # bootstrap resamples per interval (rliable's default 50,000 is for publication)
     seed: int = 0  # seeds numpy's global state, which rliable draws from, for each estimate
     confidence: float = 0.95  # coverage of the percentile intervals
 
