@@ -118,15 +118,21 @@ def test_results_table_by_hand(sweep_root):
     dream = next(r for r in rows if r["algorithm"] == "dream")
     planning = next(r for r in rows if r["algorithm"] == "planning")
     assert dream["seeds"] == [0, 1]
-    # Final returns 0.6 and 0.8: mean 0.7, sample std sqrt(0.02).
+    # Final returns 0.6 and 0.8: mean 0.7, sample std sqrt(0.02); the IQM of two runs
+    # trims none (int(0.25 * 2) = 0), so it is the mean too.
     np.testing.assert_allclose(dream["final_return"], (0.7, np.sqrt(0.02)))
+    assert dream["final_iqm"].value == pytest.approx(0.7)
+    assert dream["final_iqm"].low <= 0.7 <= dream["final_iqm"].high
     # Seed 0 reaches 0.4 at its third evaluation (200 steps), seed 1 at its second (100).
-    assert dream["seeds_reaching_target"] == 2
-    np.testing.assert_allclose(dream["steps_to_target"], (150.0, np.std([200, 100], ddof=1)))
-    assert planning["seeds_reaching_target"] == 0
-    assert np.isnan(planning["steps_to_target"][0])
+    assert dream["runs_reaching_target"] == 2
+    np.testing.assert_allclose(dream["steps_to_target_runs"], [200, 100])
+    assert dream["steps_to_target"].value == pytest.approx(150.0)
+    # Planning never reaches 0.4: no steps statistic, its one run counted at its budget.
+    assert planning["runs_reaching_target"] == 0
+    np.testing.assert_allclose(planning["steps_to_target_runs"], [300])
+    assert np.isnan(planning["steps_to_target"].value)
     table = results.format_markdown(rows)
-    assert "0.700 ± 0.141" in table and "| 0/1 | — |" in table
+    assert "| 0.700 ± 0.141 |" in table and "| — | 0/1 |" in table
 
 
 def test_plot_script_writes_results_table(sweep_root, tmp_path):
@@ -136,14 +142,14 @@ def test_plot_script_writes_results_table(sweep_root, tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     text = (out / "results.md").read_text()
-    assert "| dream | base | distracting_bus_map | 0,1 |" in text
+    assert "| dream | 2/2 | 0,1 |" in text
     assert text in result.stdout
 
 
 def test_the_return_is_called_held_out_only_when_every_run_evaluates_held_out(sweep_root):
     runs = plotting.find_runs([str(sweep_root)])
     assert {r.eval_return_name for r in runs} == {"held-out return"}
-    assert "| final held-out return |" in results.results_markdown(runs, 0.4)
+    assert "| IQM final held-out return [95% CI] |" in results.results_markdown(runs, 0.4)
     assert plotting.figure_label(runs, "meta_test_return") == "held-out (meta-test) return"
     # small_map has no held-out split: its return is not held-out, nor is a table holding it.
     write_run(sweep_root / "dream/small_map/base/seed0", "dream", 0, [0.0, 0.5], env="small_map")
@@ -153,8 +159,11 @@ def test_the_return_is_called_held_out_only_when_every_run_evaluates_held_out(sw
     names = {r.env_preset: r.eval_return_name for r in runs}
     assert names == {"distracting_bus_map": "held-out return", "small_map": "evaluation return"}
     text = results.results_markdown(runs, 0.4)
-    assert "| final evaluation return |" in text and "| latest evaluation return (at env steps) |" in text
-    assert "held-out" not in text
+    # Each env's table names its own return.
+    bus_map, _, small_map = text.partition("### small_map")
+    assert "| IQM final held-out return [95% CI] |" in bus_map
+    assert "| IQM final evaluation return [95% CI] |" in small_map
+    assert "| latest evaluation return (at env steps) |" in small_map
     assert plotting.shared_eval_return_name(runs) == "evaluation return"
     assert plotting.figure_label(runs, "meta_test_return") == "evaluation (meta-test) return"
     assert plotting.figure_label(runs, "meta_train_return") == "meta-training return"
@@ -183,12 +192,9 @@ def test_unfinished_runs_are_drawn_but_left_out_of_the_final_statistics(sweep_ro
     table, _, unfinished = text.partition("Unfinished runs")
     # dream's final return is seeds 0 and 1 only (0.6 and 0.8), not seed 2's -0.9, and
     # the row says 2 of its 3 runs finished.
-    assert "| dream | base | distracting_bus_map | 0,1 | 300 | 0.700 ± 0.141 |" in table
-    assert table.splitlines()[0].endswith("| runs finished |")
-    dream_row = next(line for line in table.splitlines() if line.startswith("| dream |"))
-    assert dream_row.endswith("| 2/3 |")
+    assert "| dream | 2/3 | 0,1 | 300 | 0.700 [" in table and "| 0.700 ± 0.141 |" in table
     # A group whose only run is unfinished has no final return at all.
-    assert "| lr |" not in table and "| 1/1 |" in table  # planning base: finished
+    assert "[lr]" not in table and "| planning | 1/1 |" in table  # planning base: finished
     assert f"| dream | base | distracting_bus_map | 2 | stopped, no checkpoint | 100 of 300 | -0.900 (at 100) | {seed2} |" \
         in unfinished
     assert f"| planning | lr | distracting_bus_map | 0 | stopped, no checkpoint | 200 of 300 | 0.300 (at 200) | {early} |" \
@@ -204,7 +210,7 @@ def test_no_finished_run_gives_no_final_statistics(tmp_path):
     result = run_plot(f"--runs={tmp_path / 'runs'}", f"--output_dir={out}", "--figures=meta_test_return")
     assert result.returncode == 0, result.stderr[-2000:]
     text = (out / "results.md").read_text()
-    assert text.startswith("No run has finished") and "final held-out return" not in text
+    assert "No run has finished" in text and "final held-out return" not in text
     assert f"| 0 | stopped, no checkpoint | 100 of 300 | 0.500 (at 100) | {tmp_path / 'runs/a'} |" in text
 
 

@@ -19,6 +19,7 @@ import csv
 import dataclasses
 import json
 import os
+import re
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -111,10 +112,19 @@ def _read_table(path: str) -> dict[str, np.ndarray]:
     return columns
 
 
-def _variant_of(path: str, root: str) -> str:
-    """The sweep layout is <root>/<algorithm>/<env>/<variant>/seed<k>; elsewhere 'base'."""
+def _variant_of(path: str, root: str, algorithm: str, env_preset: str) -> str:
+    """The folder holding a ``seed<k>`` run folder, below ``root``, when it names neither
+    the run's algorithm nor its env preset; else 'base'.
+
+    So the sweep layout <root>/<algorithm>/<env>/<variant>/seed<k> and the kept-runs layout
+    <root>/<env>/<algorithm>/[<variant>/]seed<k> both give the variant, from the root or
+    from any folder below it (e.g. <root>/<env>).
+    """
     parts = os.path.relpath(path, root).split(os.sep)
-    return parts[2] if len(parts) == 4 else "base"
+    if len(parts) < 2 or not re.fullmatch(r"seed\d+", parts[-1]):
+        return "base"
+    parent = parts[-2]
+    return "base" if parent in (algorithm, env_preset) else parent
 
 
 def _run_folders(roots: Sequence[str]) -> list[tuple[str, str]]:
@@ -170,7 +180,8 @@ def find_runs(roots: Sequence[str]) -> list[Run]:
         for field in BOOKKEEPING_RUN_FIELDS:
             config["run"].pop(field, None)
         run = Run(path=dirpath, algorithm=config["algorithm"],
-                  env_preset=config["env"]["preset"], variant=_variant_of(dirpath, root),
+                  env_preset=config["env"]["preset"],
+                  variant=_variant_of(dirpath, root, config["algorithm"], config["env"]["preset"]),
                   seed=seed, tables=tables, config_key=json.dumps(config, sort_keys=True),
                   status=sweep.run_status(dirpath),
                   total_env_steps=int(config["run"]["total_env_steps"]),
@@ -216,25 +227,36 @@ def group_runs(runs: Sequence[Run]) -> dict[tuple[str, str, str, str], list[Run]
     return groups
 
 
+BANDS = ("std", "ci95", "bootstrap")
+BAND_TITLES = {"std": "mean and std over seeds", "ci95": "mean and 95% t interval",
+               "bootstrap": "mean and 95% bootstrap interval"}
+
+
 def mean_and_band(curves: Sequence[tuple[np.ndarray, np.ndarray]], band: str = "std",
-                  num_points: int = 100):
+                  num_points: int = 100, bootstrap=None):
     """Averages (x, y) curves on a shared x grid (up to the shortest curve's end).
 
-    Returns (grid, mean, low, high); the band is one standard deviation or a 95%
-    confidence interval of the mean (Student's t), zero width for one curve.
+    Returns (grid, mean, low, high); the band is one standard deviation ("std"), a 95%
+    confidence interval of the mean from Student's t ("ci95"), or a percentile-bootstrap
+    95% interval of the mean at each grid point ("bootstrap", rliable, resampling the
+    curves; ``bootstrap`` a ``robust_stats.Bootstrap``); zero width for one curve.
     """
-    if band not in ("std", "ci95"):
-        raise ValueError(f"band={band!r}: expected 'std' or 'ci95'")
+    if band not in BANDS:
+        raise ValueError(f"band={band!r}: expected one of {BANDS}")
     curves = [(x, y) for x, y in curves if len(x) > 0]
     if not curves:
         raise ValueError("no curve has any point")
     start = max(x[0] for x, _ in curves)
     end = min(x[-1] for x, _ in curves)
     grid = np.linspace(start, end, num_points) if end > start else np.array([end])
-    ys = np.stack([np.interp(grid, x, y) for x, y in curves])
+    ys = np.stack([np.interp(grid, x, y) for x, y in curves])  # [curves, points]
     mean = ys.mean(axis=0)
     if len(curves) < 2:
         return grid, mean, mean, mean
+    if band == "bootstrap":
+        from tf_metarl.experiments import robust_stats
+        low, high = robust_stats.pointwise_mean_interval(ys, bootstrap or robust_stats.Bootstrap())
+        return grid, mean, low, high
     spread = ys.std(axis=0, ddof=1)
     if band == "ci95":
         spread = ci95_half_width(spread, len(curves))
@@ -264,7 +286,7 @@ def _reference_lines(runs: Sequence[Run]) -> dict[str, float]:
 
 
 def plot_figure(runs: Sequence[Run], figure: str, out_dir: str, band: str = "std",
-                formats: Sequence[str] = ("png", "svg")) -> list[str]:
+                formats: Sequence[str] = ("png", "svg"), bootstrap=None) -> list[str]:
     """Draws one figure for every group that logged it; returns the files written (none
     if no run has the figure's column)."""
     import matplotlib
@@ -280,7 +302,7 @@ def plot_figure(runs: Sequence[Run], figure: str, out_dir: str, band: str = "std
         curves = [c for c in (_curve(r, figure) for r in members) if c is not None]
         if not curves:
             continue
-        grid, mean, low, high = mean_and_band(curves, band)
+        grid, mean, low, high = mean_and_band(curves, band, bootstrap=bootstrap)
         label = f"{algorithm}" + ("" if variant == "base" else f" [{variant}]")
         if len({g[1] for g in groups}) > 1:
             label += f" ({env_preset})"
@@ -307,7 +329,7 @@ def plot_figure(runs: Sequence[Run], figure: str, out_dir: str, band: str = "std
         ax.set_yscale("log")
     ax.set_xlabel("env steps")
     ax.set_ylabel(ylabel)
-    ax.set_title(ylabel + (" (mean and std over seeds)" if band == "std" else " (mean and 95% CI)"))
+    ax.set_title(f"{ylabel} ({BAND_TITLES[band]})")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -317,5 +339,79 @@ def plot_figure(runs: Sequence[Run], figure: str, out_dir: str, band: str = "std
         path = os.path.join(out_dir, f"{figure}.{fmt}")
         fig.savefig(path, dpi=120)
         paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def _save(fig, out_dir: str, name: str, formats: Sequence[str]) -> list[str]:
+    os.makedirs(out_dir, exist_ok=True)
+    paths = []
+    for fmt in formats:
+        path = os.path.join(out_dir, f"{name}.{fmt}")
+        fig.savefig(path, dpi=120)
+        paths.append(path)
+    return paths
+
+
+def plot_performance_profiles(profiles: dict, out_dir: str, xlabel: str = "final held-out return",
+                              references: dict[str, dict[str, float]] | None = None,
+                              formats: Sequence[str] = ("png", "svg")) -> list[str]:
+    """One panel per env: the fraction of runs whose final return exceeds tau, against tau,
+    per group with its bootstrap 95% band (``results.analyze``'s profiles: env -> (taus,
+    {label: (profile, band)})), and the env's optimal / no-exploration returns
+    (``references``: env -> {name: return}) as vertical lines. Returns the files written
+    (none without profiles)."""
+    if not profiles:
+        return []
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(profiles), figsize=(6 * len(profiles), 4.2), squeeze=False)
+    colors: dict[str, str] = {}
+    for ax, (env, (taus, curves)) in zip(axes[0], profiles.items()):
+        for label, (profile, band) in curves.items():
+            color = colors.setdefault(label, f"C{len(colors) % 10}")
+            ax.step(taus, profile, where="post", color=color, label=label)
+            ax.fill_between(taus, band[0], band[1], step="post", color=color, alpha=0.2)
+        for (name, value), style in zip((references or {}).get(env, {}).items(), ("--", ":")):
+            ax.axvline(value, color="black", linestyle=style, linewidth=1, label=name)
+        ax.set_title(f"{env}: performance profile (95% bootstrap bands)", fontsize=10)
+        ax.set_xlabel(f"{xlabel} τ")
+        ax.set_ylabel("fraction of runs with final return > τ")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    paths = _save(fig, out_dir, "performance_profile", formats)
+    plt.close(fig)
+    return paths
+
+
+def plot_probability_of_improvement(improvement: dict, out_dir: str,
+                                    formats: Sequence[str] = ("png", "svg")) -> list[str]:
+    """P(X > dream) per group with its 95% interval, one row per (env, group)
+    (``results.analyze``'s improvement: env -> [(label, algorithm, Estimate)]), against the
+    0.5 of no difference. Returns the files written (none without comparisons)."""
+    entries = [(f"{label} ({env})", estimate) for env, items in improvement.items()
+               for label, _, estimate in items]
+    if not entries:
+        return []
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 0.5 * len(entries) + 1.5))
+    for y, (name, estimate) in enumerate(reversed(entries)):
+        ax.plot([estimate.value], [y], "o", color="C0")
+        if estimate.has_interval:
+            ax.hlines(y, estimate.low, estimate.high, color="C0", linewidth=3, alpha=0.6)
+    ax.axvline(0.5, color="black", linestyle="--", linewidth=1)
+    ax.set_yticks(range(len(entries)), [name for name, _ in reversed(entries)], fontsize=8)
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_xlabel("P(X > dream) of the final return (95% bootstrap interval)")
+    ax.grid(alpha=0.3, axis="x")
+    fig.tight_layout()
+    paths = _save(fig, out_dir, "probability_of_improvement", formats)
     plt.close(fig)
     return paths
