@@ -95,6 +95,10 @@ def test_good_inputs_come_back_as_typed_arrays(signatures, metadata):
                  {"observations": [[[0, 0, 0, 0]] * 3], "actions": [[1, 4]], "length": [2]})
     assert emb["observations"].shape == (1, 3, 4)
     assert _check(signatures, metadata, "metadata", {}) == {}
+    # New exports' metadata signature takes an ignored input, as TF Serving needs.
+    new = rest.contract_signatures({**metadata, "metadata_takes_input": True})
+    assert _check(new, metadata, "metadata", {"unused": 0}) == {"unused": np.int32(0)}
+    assert _check(new, metadata, "metadata", {}) == {}
 
 
 def _replace(inputs, **changes):
@@ -137,7 +141,7 @@ def _bad_cases():
         ("execute_step", _replace(ex, goal=[[9, 0]]), "goal x 9"),
         ("execute_step", _replace(ex, embedding=[[float("nan")] * 64]), "'embedding'.*nan"),
         ("execute_step", _replace(ex, embedding=[[0.0] * 65]), r"shape \[1, 65\]"),
-        ("metadata", {"x": [1]}, "takes no inputs"),
+        ("metadata", {"x": [1]}, r"takes inputs \[\]; unexpected \['x'\]"),
     ]
 
 

@@ -111,7 +111,7 @@ class SignatureInfo:
 
 
 def contract_signatures(metadata: Mapping[str, Any]) -> dict[str, SignatureInfo]:
-    """The signatures of a policy with ``metadata``, from the contract ``fmt.SIGNATURES``
+    """The signatures of a policy with ``metadata``, from the contract ``fmt.signatures(metadata)``
     with this policy's sizes filled in (the batch and step counts stay free)."""
     dims = fmt.signature_dims(metadata)
 
@@ -120,7 +120,7 @@ def contract_signatures(metadata: Mapping[str, Any]) -> dict[str, SignatureInfo]
                      for n, t, s in specs)
 
     return {name: SignatureInfo(name, infos(ins), infos(outs))
-            for name, (ins, outs) in fmt.SIGNATURES.items()}
+            for name, (ins, outs) in fmt.signatures(metadata).items()}
 
 
 def signature_def_json(sig: SignatureInfo) -> dict[str, Any]:
@@ -255,10 +255,9 @@ def check_inputs(request: PredictRequest, signatures: Mapping[str, SignatureInfo
         raise RestError(400, f"serving signature name {name!r} not found in the signature "
                              f"defs (available: {sorted(signatures)})")
     sig = signatures[name]
-    if name == METADATA_SIGNATURE:
-        # The metadata signature takes no inputs: an empty "inputs" object calls it.
-        if request.inputs:
-            raise RestError(400, f"signature {name!r} takes no inputs, got {sorted(request.inputs)}")
+    if name == METADATA_SIGNATURE and not request.inputs:
+        # Answered from the metadata file: callable without inputs whatever the export's
+        # signature takes (older exports' takes none, which TF Serving cannot call).
         return {}
     expected = [t.name for t in sig.inputs]
     missing = [n for n in expected if n not in request.inputs]
