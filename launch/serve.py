@@ -53,6 +53,14 @@ def main(argv):
         specs = model_specs(_SAVED_MODELS.value, _MODEL_DIR.value)
     except ModelSpecError as e:
         sys.exit(f"error: {e}")
+    if not _RAY_ADDRESS.value:
+        # Ray's HTTP proxy would keep retrying a busy port; say so at once instead.
+        import socket
+        with socket.socket() as probe:
+            try:
+                probe.bind((_HOST.value, _PORT.value))
+            except OSError as e:
+                sys.exit(f"error: cannot listen on {_HOST.value}:{_PORT.value}: {e.strerror}")
     from tf_metarl.serving import server
     config = server.ServingConfig(
         replicas=_REPLICAS.value, max_batch_size=_MAX_BATCH.value,
@@ -72,7 +80,7 @@ def main(argv):
         stop.wait()
     finally:
         print("stopping", flush=True)
-        server.stop(shutdown_ray=True)
+        server.stop(joined_cluster=bool(_RAY_ADDRESS.value))
     print("stopped", flush=True)
     return 0
 

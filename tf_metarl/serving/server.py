@@ -182,11 +182,16 @@ def model_handle(name: str):
     return serve.get_deployment_handle(f"model_{name}", app_name=APP_NAME)
 
 
-def stop(shutdown_ray: bool = True) -> None:
-    """Shuts Serve down (and Ray, if this process started it)."""
+def stop(joined_cluster: bool = False) -> None:
+    """Ends the application. On a cluster this process joined (``ray_address``) only this
+    application is deleted, leaving Serve and other applications running; otherwise Serve
+    and the local Ray this process started are shut down."""
     import ray
     try:
-        serve.shutdown()
+        if joined_cluster:
+            serve.delete(APP_NAME)
+        else:
+            serve.shutdown()
     finally:
-        if shutdown_ray and ray.is_initialized():
-            ray.shutdown()
+        if ray.is_initialized():
+            ray.shutdown()  # on a joined cluster: disconnects
