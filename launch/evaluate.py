@@ -12,6 +12,7 @@ Examples:
   python launch/evaluate.py --saved_model=saved_models/my_run
   python launch/evaluate.py --saved_model=saved_models/my_run --layouts=new_layouts.json \
       --num_trials=500 --output=results/my_run --gif=results/my_run/trials.gif
+  python launch/evaluate.py --server=http://127.0.0.1:8501 --model=dream   # launch/serve.py's
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ from absl import app, flags, logging  # noqa: E402
 from tf_metarl.flag_checks import require_folder_or_new, require_new_file  # noqa: E402
 
 _SAVED_MODEL = flags.DEFINE_string("saved_model", None, "Exported policy (a SavedModel folder).")
+_SERVER = flags.DEFINE_string("server", None, "Evaluate the policy served at this URL (launch/"
+                              "serve.py, TF Serving's REST API) instead of --saved_model.")
+_MODEL = flags.DEFINE_string("model", None, "With --server: the served model's name.")
+_VERSION = flags.DEFINE_integer("model_version", None, "With --server: the model version "
+                                "(default: the served one).", lower_bound=0)
 _ENV_PRESET = flags.DEFINE_string("env_preset", None, "Bus-map preset to evaluate on (default: "
                                   "the layout the policy was trained on, from its metadata).")
 _SPLIT = flags.DEFINE_enum("split", "test", ["train", "test", "all"], "Problems to draw trials from.")
@@ -45,8 +51,11 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}; use --flag=value")
     logging.set_verbosity(logging.WARNING)
-    if not _SAVED_MODEL.value:
-        sys.exit("error: --saved_model is required (a folder written by launch/export.py)")
+    if bool(_SAVED_MODEL.value) == bool(_SERVER.value):
+        sys.exit("error: give exactly one of --saved_model (a folder written by launch/export.py) "
+                 "and --server (with --model)")
+    if _SERVER.value:
+        return _evaluate_served()
     from tf_metarl.envs.layout import LayoutError
     from tf_metarl.export.errors import ExportError
     from tf_metarl.export.metadata import read_metadata_file, select_layouts
@@ -65,6 +74,36 @@ def main(argv):
                                               _SEED.value)
     except (ExportError, LayoutError) as e:
         sys.exit(f"error: {e}")
+    _print_report(policy, report, results)
+    return 0
+
+
+def _evaluate_served():
+    """--server: the same trials through the REST API (PolicyClient)."""
+    if not _MODEL.value:
+        sys.exit("error: --server needs --model, the served model's name")
+    from tf_metarl.envs.layout import LayoutError
+    from tf_metarl.export import evaluation
+    from tf_metarl.export.errors import ExportError
+    from tf_metarl.export.metadata import select_layouts
+    from tf_metarl.serving.client import PolicyClient, ServingError
+    import requests
+    try:
+        policy = PolicyClient(_SERVER.value, _MODEL.value, _VERSION.value)
+        layouts = select_layouts(policy.metadata, _ENV_PRESET.value, _LAYOUTS.value,
+                                 f"policy {policy.path!r}")
+        results, report = evaluation.evaluate(policy, layouts, _SPLIT.value, _NUM_TRIALS.value,
+                                              _SEED.value)
+    except (ExportError, LayoutError, ServingError) as e:
+        sys.exit(f"error: {e}")
+    except requests.RequestException as e:
+        sys.exit(f"error: cannot reach the server {_SERVER.value!r}: {type(e).__name__}")
+    _print_report(policy, report, results)
+    return 0
+
+
+def _print_report(policy, report, results) -> None:
+    from tf_metarl.export import evaluation
     m = policy.metadata
     steps = m.get("training_env_steps")
     print(f"{m['algorithm']} policy trained on {m['layout']['name']} "
@@ -79,7 +118,6 @@ def main(argv):
         print(f"wrote {_GIF.value} ({frames} frames)")
     print("\ntrain a policy of your own: python launch/train.py --config_preset=quick "
           "--env_preset=small_map   (then launch/export.py; --help on each lists every flag)")
-    return 0
 
 
 if __name__ == "__main__":

@@ -49,7 +49,8 @@ embedding = sig["embed_exploration"](
 execute_q, execute_actions = run_episode(
     "execute_initial_state", "execute_step", d["execute_obs"],
     {"goal": d["goal"], "embedding": embedding})
-metadata = json.loads(sig["metadata"]()["metadata_json"].numpy().decode())
+# Its input is ignored (TF Serving cannot call a signature without inputs).
+metadata = json.loads(sig["metadata"](unused=tf.constant(0))["metadata_json"].numpy().decode())
 with open(os.path.join(saved_model, "assets", "metadata.json")) as f:
     assert json.load(f) == metadata
 np.savez(outputs, explore_q=explore_q, explore_actions=explore_actions, embedding=embedding,

@@ -29,13 +29,13 @@ def _metadata(path: pathlib.Path) -> dict:
 
 
 def _documented_signatures(metadata) -> dict:
-    """``format.SIGNATURES`` with this policy's sizes: name -> (inputs, outputs), each
+    """``format.signatures(metadata)`` with this policy's sizes: name -> (inputs, outputs), each
     {tensor name: (dtype, shape)}."""
     dims = fmt.signature_dims(metadata)
 
     def specs(entries):
         return {n: (t, tuple(d if isinstance(d, int) else dims[d] for d in s)) for n, t, s in entries}
-    return {name: (specs(i), specs(o)) for name, (i, o) in fmt.SIGNATURES.items()}
+    return {name: (specs(i), specs(o)) for name, (i, o) in fmt.signatures(metadata).items()}
 
 
 def _actual_signatures(path) -> dict:
@@ -90,7 +90,9 @@ def test_export_writes_the_contract_from_its_metadata(saved_model):
     assert metadata["pad_action"] == metadata["action_names"].index("noop") == 4
     assert metadata["no_action"] == metadata["num_actions"] == 7
     assert metadata["embed_exploration_checks_length"] is True
+    assert metadata[fmt.METADATA_TAKES_INPUT] is True
     text = readme.read_text()
+    assert "metadata(unused int32 [])" in text
     for line in ("- `no_action` = 7: the `prev_action` of the FIRST `explore_step`",
                  "- Padding action = 4 (noop)",
                  "0 <= `length[i]` <= T'",

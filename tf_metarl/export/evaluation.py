@@ -18,7 +18,7 @@ import csv
 import dataclasses
 import json
 import os
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -27,7 +27,8 @@ from tf_metarl.envs.core import BatchedBusMap, Phase, sample_trials
 from tf_metarl.envs.episodes import run_episode
 from tf_metarl.envs.layout import BusMapLayout
 from tf_metarl.export.metadata import select_layouts
-from tf_metarl.export.policy import ExportedPolicy
+if TYPE_CHECKING:  # a served policy (tf_metarl.serving.PolicyClient) plays without TensorFlow
+    from tf_metarl.export.policy import ExportedPolicy
 from tf_metarl.statistics import ci95_half_width
 
 
@@ -176,7 +177,7 @@ def evaluate(policy: ExportedPolicy, layouts: Sequence[BusMapLayout], split: str
         all_results.append(play_trials(policy, layout, problems, goals))
     m = policy.metadata
     report = {
-        "saved_model": os.path.abspath(policy.path),
+        "saved_model": policy.path if "://" in policy.path else os.path.abspath(policy.path),
         "policy": {"algorithm": m.get("algorithm"), "env_preset": m.get("env_preset"),
                    "training_env_steps": m.get("training_env_steps"),
                    "training_trials": m.get("training_trials"),

@@ -126,8 +126,11 @@ class PolicyModule(tf.Module):
 
     def set_metadata(self, metadata_json: str) -> None:
         """Adds the ``metadata`` signature returning ``metadata_json``."""
-        self.metadata = tf.function(lambda: {fmt.METADATA_OUTPUT: tf.constant(metadata_json)},
-                                    input_signature=[])
+        name, dtype, shape = fmt.METADATA_INPUT
+        # An ignored input: TF Serving refuses to call a signature without inputs.
+        self.metadata = tf.function(
+            lambda unused: {fmt.METADATA_OUTPUT: tf.constant(metadata_json)},
+            input_signature=[tf.TensorSpec(shape, getattr(tf, dtype), name=name)])
 
     def concrete_signatures(self) -> dict[str, Any]:
         """Traces every signature; name -> concrete function."""
@@ -219,6 +222,7 @@ def export_agent(agent, layout, output_dir: str, metadata: dict[str, Any],
         no_action=int(layout.num_actions),
         pad_action=NOOP,
         embed_exploration_checks_length=True,
+        **{fmt.METADATA_TAKES_INPUT: True},
         contract=f"assets/{fmt.CONTRACT_ASSET}",
         horizon=int(layout.horizon),
         embedding_size=module.embedding_size,

@@ -19,7 +19,11 @@ embedding size, ``A`` the number of actions, ``U`` a recurrent state size):
   execute_initial_state(batch_size int32 [])                     -> {h, c}
   execute_step(observation int32 [N, F], goal int32 [N, 2], embedding float32 [N, Z], h, c)
                                                                  -> {action, q_values, h, c}
-  metadata()                                                     -> {metadata_json string []}
+  metadata(unused int32 [])                                      -> {metadata_json string []}
+
+``metadata``'s ``unused`` input (any value) exists because TensorFlow Serving refuses a
+signature without inputs; exports made before it (``metadata_takes_input`` absent from
+their metadata) have ``metadata()`` with no inputs (``signatures(metadata)``).
 
 ``prev_action == num_actions`` ("no action yet") only at the first exploration step;
 ``0 <= length <= T' <= T``; padding after ``length`` must be valid values and does not
@@ -38,6 +42,10 @@ METADATA_ASSET = "metadata.json"
 CONTRACT_ASSET = "README.md"  # assets/README.md: contract_document(metadata)
 METADATA_SIGNATURE = "metadata"
 METADATA_OUTPUT = "metadata_json"
+# The metadata signature's one input, ignored: TF Serving cannot call a signature without
+# inputs. Exports since it was added say so with ``metadata_takes_input: true``.
+METADATA_INPUT = ("unused", "int32", ())
+METADATA_TAKES_INPUT = "metadata_takes_input"
 # The action embed_exploration pads with (and consumers should), by name.
 PAD_ACTION_NAME = "noop"
 # Start of the message of the in-graph check of embed_exploration's length (new exports).
@@ -59,7 +67,7 @@ SIGNATURES: dict[str, tuple[tuple[tuple[str, str, tuple], ...], tuple[tuple[str,
     "execute_initial_state": ((("batch_size", "int32", ()),), _STATE_E),
     "execute_step": ((("observation", "int32", ("N", "F")), ("goal", "int32", ("N", 2)),
                       ("embedding", "float32", ("N", "Z"))) + _STATE_E, _STEP_OUT + _STATE_E),
-    METADATA_SIGNATURE: ((), ((METADATA_OUTPUT, "string", ()),)),
+    METADATA_SIGNATURE: ((METADATA_INPUT,), ((METADATA_OUTPUT, "string", ()),)),
 }
 
 POLICY_SIGNATURES: tuple[str, ...] = tuple(n for n in SIGNATURES if n != METADATA_SIGNATURE)
@@ -69,6 +77,14 @@ REQUIRED_METADATA_KEYS: tuple[str, ...] = (
     "format_version", "algorithm", "env_preset", "layout", "observation_fields",
     "observation_bounds", "goal_bounds", "action_names", "num_actions", "horizon",
     "embedding_size", "state_names")
+
+
+def signatures(metadata: dict[str, Any]):
+    """``SIGNATURES`` as a policy with ``metadata`` has them: exports made before
+    ``metadata`` took its ``unused`` input have ``metadata()`` without inputs."""
+    if metadata.get(METADATA_TAKES_INPUT, False):
+        return dict(SIGNATURES)
+    return {**SIGNATURES, METADATA_SIGNATURE: ((), SIGNATURES[METADATA_SIGNATURE][1])}
 
 
 def signature_dims(metadata: dict[str, Any]) -> dict[str, int | None]:
@@ -93,9 +109,9 @@ def _shape_text(shape, dims) -> str:
     return "[" + ", ".join(str(d if isinstance(d, int) else (dims.get(d) or d)) for d in shape) + "]"
 
 
-def _signature_lines(dims) -> list[str]:
+def _signature_lines(metadata, dims) -> list[str]:
     lines = []
-    for name, (inputs, outputs) in SIGNATURES.items():
+    for name, (inputs, outputs) in signatures(metadata).items():
         args = ", ".join(f"{n} {t} {_shape_text(s, dims)}" for n, t, s in inputs)
         outs = ", ".join(f"{n} {t} {_shape_text(s, dims)}" for n, t, s in outputs)
         lines += [f"    {name}({args})", f"        -> {{{outs}}}"]
@@ -176,7 +192,7 @@ def contract_document(metadata: dict[str, Any]) -> str:
         "",
         "`T'` is the number of steps given to `embed_exploration` (0 <= T' <= T).",
         "",
-        *_signature_lines(dims),
+        *_signature_lines(m, dims),
         "",
         "`action` is argmax(`q_values`), the greedy action. `h`, `c` out are the state for "
         "the next step of the same episode.",

@@ -26,7 +26,10 @@ def _read_metadata(path: str, loaded) -> dict[str, Any]:
     if metadata is not None:
         return metadata
     if fmt.METADATA_SIGNATURE in loaded.signatures:
-        out = loaded.signatures[fmt.METADATA_SIGNATURE]()
+        function = loaded.signatures[fmt.METADATA_SIGNATURE]
+        # Exports since metadata took its ignored input need a value for it.
+        args = {n: tf.zeros(v.shape, v.dtype) for n, v in function.structured_input_signature[1].items()}
+        out = function(**args)
         return parse_metadata(out[fmt.METADATA_OUTPUT].numpy().decode(),
                               f"of {path!r} (signature {fmt.METADATA_SIGNATURE!r})")
     raise NotAPolicyError(f"SavedModel {path!r} has no assets/{fmt.METADATA_ASSET} and no "
