@@ -6,7 +6,9 @@ execution (greedy) conditioned on it. Statistics per layout and pooled over layo
 mean execution return with a 95% confidence interval, success rate, exploration length
 and the fraction of the oracle's optimum on the same trials.
 
-Imports only TensorFlow (through ``policy``), NumPy and ``tf_metarl.envs``.
+Imports only NumPy and ``tf_metarl.envs``: the policy is any object with the contract's
+acting methods (``policy.ExportedPolicy`` on TensorFlow, ``runtime_policy`` on onnxruntime
+or LiteRT), so evaluating a converted policy never imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import csv
 import dataclasses
 import json
 import os
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -24,8 +26,10 @@ from tf_metarl.envs.core import BatchedBusMap, Phase, sample_trials
 from tf_metarl.envs.episodes import run_episode
 from tf_metarl.envs.layout import BusMapLayout
 from tf_metarl.export.metadata import select_layouts
-from tf_metarl.export.policy import ExportedPolicy
 from tf_metarl.statistics import ci95_half_width
+
+if TYPE_CHECKING:  # the policy classes import their runtime (TensorFlow, onnxruntime, LiteRT)
+    from tf_metarl.export.policy import ExportedPolicy
 
 
 @dataclasses.dataclass

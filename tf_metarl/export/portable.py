@@ -1,0 +1,342 @@
+"""Converts an exported policy SavedModel to ONNX (tf2onnx) or LiteRT (the TFLite converter).
+
+Needs TensorFlow and, for ONNX, tf2onnx (the ``portable`` extra); the converted files
+are then run by ``runtime_policy`` with onnxruntime or ``ai-edge-litert`` alone.
+
+Layout of a converted folder (``convert_saved_model``):
+
+  onnx:    <out>/<signature>.onnx for the five policy signatures
+  litert:  <out>/policy.tflite, one model holding the five policy signatures
+  both:    <out>/metadata.json (the SavedModel's, plus a ``portable`` entry: format,
+           files, what differs) and <out>/README.md (the contract, then its differences)
+
+The ``metadata`` signature (a constant string) becomes ``metadata.json``. What differs
+from the SavedModel (``DIFFERENCES``) is written into both files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from typing import Any
+
+import tensorflow as tf
+
+from tf_metarl.export import format as fmt
+from tf_metarl.export.errors import ExportError, NotAPolicyError, first_line
+from tf_metarl.export.metadata import read_metadata_file
+from tf_metarl.export.paths import check_saved_model_path
+
+FORMATS = ("onnx", "litert")
+LITERT_FILE = "policy.tflite"
+ONNX_OPSET = 17
+# ONNX tensor names are unique in a graph, so a step's recurrent state outputs, which the
+# SavedModel names like its inputs (h, c), are named next_h, next_c.
+ONNX_OUTPUT_PREFIX = "next_"
+
+DIFFERENCES = {
+    "common": [
+        "The `metadata` signature is not converted: read `metadata.json` beside the model.",
+        "The in-graph checks of `embed_exploration`'s inputs (length <= T', one action fewer "
+        "than observations, at most T+1 observations) are not in the converted graph: a bad "
+        "call returns a wrong embedding or a runtime error that does not name the input. "
+        "tf_metarl's runtime policies (`tf_metarl.export.runtime_policy`) check them in "
+        "NumPy before calling; other callers must keep to the rules themselves.",
+        "Pass inputs as NumPy arrays of exactly the listed dtypes (int32, float32); "
+        "`batch_size` is an int32 scalar of shape [] where a runtime allows it.",
+        "Float results agree with the SavedModel to float32 rounding (the runtimes fuse and "
+        "order operations differently), so a near-tied argmax can differ in rare states.",
+    ],
+    "onnx": [
+        "One file per signature: `<signature>.onnx`; call it with an "
+        "`onnxruntime.InferenceSession`: `session.run(None, {input name: array})`; output "
+        "names are `session.get_outputs()`.",
+        "Input names are the contract's. The step signatures' state outputs are named "
+        "`next_h` and `next_c` (an ONNX graph cannot have an input and an output of one "
+        "name); the other outputs keep the contract's names.",
+    ],
+    "litert": [
+        f"One file `{LITERT_FILE}` holding the five policy signatures: "
+        "`interpreter = ai_edge_litert.interpreter.Interpreter(model_path=...)`, "
+        "`runner = interpreter.get_signature_runner(name)`, `runner(**inputs)` returns a "
+        "dict with the contract's output names.",
+        "`batch_size` of the initial-state signatures is a scalar int32 as in the contract.",
+        "`tf.ensure_shape` of the padded exploration episode (not a LiteRT op) is replaced by "
+        "a reshape to the same static shape before converting.",
+    ],
+}
+
+
+class ConversionError(ExportError):
+    """A signature could not be converted to the requested format."""
+
+
+def _signature_names(name: str) -> tuple[list[str], list[str]]:
+    inputs, outputs = fmt.SIGNATURES[name]
+    return [n for n, _, _ in inputs], [n for n, _, _ in outputs]
+
+
+def _positional(fn, name: str):
+    """The signature as a tf.function of positional inputs in the contract's order."""
+    _, kwargs = fn.structured_input_signature
+    inputs, outputs = _signature_names(name)
+    specs = [kwargs[n] for n in inputs]
+
+    def call(*args):
+        result = fn(**dict(zip(inputs, args)))
+        named = {}
+        for key in outputs:
+            out_name = ONNX_OUTPUT_PREFIX + key if key in inputs else key
+            named[out_name] = tf.identity(result[key], name=out_name)
+        return named
+    return tf.function(call, input_signature=specs), specs
+
+
+def _convert_onnx(loaded, out_dir: str) -> tuple[list[str], dict[str, str]]:
+    """Writes ``<signature>.onnx`` for each policy signature that converts; returns (files,
+    signature -> why it did not convert)."""
+    import tf2onnx  # noqa: PLC0415 -- optional: the portable extra
+    from tf2onnx import logging as onnx_logging  # noqa: PLC0415
+
+    onnx_logging.set_level(onnx_logging.ERROR)
+    files, failed = [], {}
+    for name in fmt.POLICY_SIGNATURES:
+        function, specs = _positional(loaded.signatures[name], name)
+        path = os.path.join(out_dir, f"{name}.onnx")
+        try:
+            model, _ = tf2onnx.convert.from_function(function, input_signature=specs,
+                                                     opset=ONNX_OPSET)
+        except Exception as e:  # noqa: BLE001 -- any converter failure is reported per signature
+            ops = _unsupported_ops(function, _ONNX_UNSUPPORTED)
+            failed[name] = (f"tf2onnx {tf2onnx.__version__} (opset {ONNX_OPSET}) has no conversion "
+                            f"of the TensorFlow op(s) {ops}" if ops else f"tf2onnx: {first_line(e)}")
+            continue
+        _reshape_keeps_zeros(model)
+        with open(path, "wb") as f:
+            f.write(model.SerializeToString())
+        files.append(os.path.basename(path))
+    return files, failed
+
+
+def _reshape_keeps_zeros(model) -> None:
+    """Sets ``allowzero=1`` on every Reshape whose shape is computed in the graph.
+
+    ONNX Reshape reads a 0 in the target shape as "keep this dimension" unless allowzero is
+    set; TensorFlow's Reshape means a dimension of size 0. The exploration padding repeats
+    the last observation T+1-T' times, 0 times for a full-horizon episode, and its Reshape to
+    [N, 0, F] would become [N, 1, F] in ONNX without this. Constant shapes (tf2onnx's own,
+    where 0 may mean "keep") are left alone."""
+    constants = {init.name for init in model.graph.initializer}
+    constants.update(out for node in model.graph.node if node.op_type == "Constant"
+                     for out in node.output)
+    for node in model.graph.node:
+        if node.op_type == "Reshape" and node.input[1] not in constants:
+            for attribute in node.attribute:
+                if attribute.name == "allowzero":
+                    attribute.i = 1
+                    break
+            else:
+                from onnx import helper  # noqa: PLC0415
+                node.attribute.append(helper.make_attribute("allowzero", 1))
+
+
+# Ops of the gradient steps that the converters lack (tf2onnx converts only the loss output
+# of SparseSoftmaxCrossEntropyWithLogits, not its gradient output).
+_ONNX_UNSUPPORTED = ("ReluGrad", "SparseSoftmaxCrossEntropyWithLogits")
+_LITERT_UNSUPPORTED = ("ReluGrad", "SparseSoftmaxCrossEntropyWithLogits")
+
+
+def _unsupported_ops(function, candidates) -> list[str]:
+    """The ops among ``candidates`` in ``function``'s graph and its called functions."""
+    graph_def = function.get_concrete_function().graph.as_graph_def()
+    ops = {node.op for node in graph_def.node}
+    for f in graph_def.library.function:
+        ops.update(node.op for node in f.node_def)
+    return sorted(ops.intersection(candidates))
+
+
+def _without_ensure_shape(graph_def):
+    """``graph_def`` with every EnsureShape node replaced by a Reshape to its static shape
+    (one unknown dimension at most) or, failing that, an Identity."""
+    from tensorflow.core.framework import attr_value_pb2, node_def_pb2, tensor_pb2  # noqa: PLC0415
+
+    out = type(graph_def)()
+    out.CopyFrom(graph_def)
+    del out.node[:]
+    for node in graph_def.node:
+        if node.op != "EnsureShape":
+            out.node.append(node)
+            continue
+        dims = [d.size for d in node.attr["shape"].shape.dim]
+        replacement = node_def_pb2.NodeDef(name=node.name, device=node.device)
+        replacement.input.extend(node.input)
+        replacement.attr["T"].CopyFrom(node.attr["T"])
+        if not node.attr["shape"].shape.unknown_rank and sum(d < 0 for d in dims) <= 1:
+            const = node_def_pb2.NodeDef(name=node.name + "/static_shape", op="Const")
+            tensor = tensor_pb2.TensorProto(dtype=tf.int32.as_datatype_enum)
+            tensor.tensor_shape.dim.add(size=len(dims))
+            tensor.int_val.extend(int(d) if d >= 0 else -1 for d in dims)
+            const.attr["dtype"].CopyFrom(attr_value_pb2.AttrValue(type=tf.int32.as_datatype_enum))
+            const.attr["value"].CopyFrom(attr_value_pb2.AttrValue(tensor=tensor))
+            out.node.append(const)
+            replacement.op = "Reshape"
+            replacement.input.insert(1, const.name)
+            replacement.attr["Tshape"].CopyFrom(attr_value_pb2.AttrValue(type=tf.int32.as_datatype_enum))
+        else:
+            replacement.op = "Identity"
+        out.node.append(replacement)
+    return out
+
+
+def _frozen_module(loaded) -> tf.Module:
+    """A module whose signatures are the policy's, frozen (weights as constants, calls
+    inlined) and without EnsureShape, for the LiteRT converter."""
+    from tensorflow.python.framework.convert_to_constants import (  # noqa: PLC0415
+        convert_variables_to_constants_v2)
+
+    module = tf.Module()
+    signatures = {}
+    for name in fmt.POLICY_SIGNATURES:
+        function, specs = _positional(loaded.signatures[name], name)
+        concrete = function.get_concrete_function()
+        frozen = convert_variables_to_constants_v2(concrete, lower_control_flow=False)
+        graph_def = _without_ensure_shape(frozen.graph.as_graph_def())
+        input_names = [t.name for t in frozen.inputs]
+        output_names = [t.name for t in tf.nest.flatten(frozen.outputs)]
+        keys = sorted(concrete.structured_outputs)  # dict keys, in the flattened outputs' order
+        inputs, _ = _signature_names(name)
+
+        fn = tf.function(_importer(graph_def, input_names, output_names, keys),
+                         input_signature=[tf.TensorSpec(s.shape, s.dtype, name=n)
+                                          for s, n in zip(specs, inputs)])
+        setattr(module, name, fn)
+        signatures[name] = fn.get_concrete_function()
+    module.signatures_to_save = signatures
+    return module
+
+
+def _importer(graph_def, input_names, output_names, keys):
+    """A function of the inputs that runs the frozen ``graph_def`` on them."""
+    def call(*args):
+        values = tf.graph_util.import_graph_def(
+            graph_def, input_map=dict(zip(input_names, args)), return_elements=output_names,
+            name="frozen")
+        # LiteRT keeps the contract's names: undo the ONNX prefix of the state outputs.
+        return {k[len(ONNX_OUTPUT_PREFIX):] if k.startswith(ONNX_OUTPUT_PREFIX) else k: v
+                for k, v in zip(keys, values)}
+    return call
+
+
+def _convert_litert(loaded, out_dir: str) -> tuple[list[str], dict[str, str]]:
+    """Writes ``policy.tflite`` with the policy signatures that convert; returns (files,
+    signature -> why it did not convert)."""
+    module = _frozen_module(loaded)
+    keys, failed = list(fmt.POLICY_SIGNATURES), {}
+    with tempfile.TemporaryDirectory() as staging:
+        tf.saved_model.save(module, staging, signatures=module.signatures_to_save)
+        while True:
+            converter = tf.lite.TFLiteConverter.from_saved_model(staging, signature_keys=keys)
+            try:
+                data = converter.convert()
+                break
+            except Exception as e:  # noqa: BLE001 -- the converter names the failing signature
+                text = str(e)
+                bad = re.findall(r"failed while converting: '(\w+)'", text)
+                if not bad or bad[0] not in keys:
+                    raise ConversionError(f"the LiteRT converter cannot convert the policy: "
+                                          f"{first_line(e)}") from None
+                ops = sorted(set(re.findall(r"'tf\.(\w+)' op is neither a custom op nor a flex op", text)))
+                failed[bad[0]] = (f"the LiteRT converter (TensorFlow {tf.__version__}) has no "
+                                  f"builtin LiteRT op for the TensorFlow op(s) {ops}" if ops else
+                                  f"the LiteRT converter: {first_line(e)}")
+                keys.remove(bad[0])
+    with open(os.path.join(out_dir, LITERT_FILE), "wb") as f:
+        f.write(data)
+    return [LITERT_FILE], failed
+
+
+def portable_document(metadata: dict[str, Any], format_name: str) -> str:
+    """README.md of a converted policy: what differs in ``format_name``, then the contract."""
+    header = [
+        f"# This policy in {'ONNX' if format_name == 'onnx' else 'LiteRT (TFLite)'}",
+        "",
+        f"Converted by tf_metarl from the SavedModel export; `metadata.json` is its metadata, "
+        f"with `portable` describing this folder. The calling contract below (written for the "
+        f"SavedModel) holds, with these differences:",
+        "",
+        *[f"- {line}" for line in DIFFERENCES[format_name] + DIFFERENCES["common"]],
+        "",
+        *_not_converted_lines(metadata),
+        "---",
+        "",
+    ]
+    return "\n".join(header) + fmt.contract_document(metadata)
+
+
+def _not_converted_lines(metadata: dict[str, Any]) -> list[str]:
+    failed = metadata.get("portable", {}).get("not_converted", {})
+    if not failed:
+        return ["All five policy signatures converted.", ""]
+    lines = ["## Signatures that did NOT convert", ""]
+    lines += [f"- `{name}`: {why}." for name, why in failed.items()]
+    if "embed_exploration" in failed:
+        lines += ["", "Without `embed_exploration` this folder cannot play a trial by itself: "
+                  "compute the embedding with the SavedModel (or another runtime that has it) "
+                  "and pass it to `execute_step`. The gradient embedder's `embed_exploration` "
+                  "takes gradient steps inside the graph; the backward ops TensorFlow wrote for "
+                  "them (ReluGrad, the gradient output of SparseSoftmaxCrossEntropyWithLogits) "
+                  "have no ONNX or LiteRT builtin counterpart. Converting it would need the "
+                  "gradient written as forward ops in the exported graph (ReluGrad(g, x) = "
+                  "g * (x > 0); the cross-entropy gradient = softmax(logits) - one_hot(label)), "
+                  "i.e. a re-export of the policy with such an embedder."]
+    return lines + [""]
+
+
+def check_output_folder(out_dir: str, overwrite: bool) -> None:
+    if os.path.isfile(out_dir):
+        raise ExportError(f"output {out_dir!r} is a file, expected a folder")
+    if os.path.isdir(out_dir) and os.listdir(out_dir) and not overwrite:
+        raise ExportError(f"output folder {out_dir!r} exists and is not empty (pass overwrite)")
+
+
+def convert_saved_model(saved_model: str, out_dir: str, format_name: str,
+                        overwrite: bool = False) -> tuple[str, dict[str, Any]]:
+    """Converts the policy SavedModel at ``saved_model`` to ``format_name`` (``FORMATS``)
+    in ``out_dir``; returns (out_dir, metadata written)."""
+    if format_name not in FORMATS:
+        raise ExportError(f"format {format_name!r} is not one of {list(FORMATS)}")
+    saved_model, out_dir = os.fspath(saved_model), os.fspath(out_dir)
+    check_saved_model_path(saved_model)
+    metadata = read_metadata_file(saved_model)
+    if metadata is None:
+        raise NotAPolicyError(f"SavedModel {saved_model!r} has no assets/{fmt.METADATA_ASSET}: "
+                              "not a tf_metarl policy export")
+    check_output_folder(out_dir, overwrite)
+    loaded = tf.saved_model.load(saved_model)
+    missing = [n for n in fmt.POLICY_SIGNATURES if n not in loaded.signatures]
+    if missing:
+        raise NotAPolicyError(f"SavedModel {saved_model!r} lacks the signature(s) {missing}")
+    staging = out_dir.rstrip("/") + ".partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    os.makedirs(staging)
+    try:
+        files, failed = (_convert_onnx if format_name == "onnx" else _convert_litert)(loaded, staging)
+        metadata = dict(metadata, portable={
+            "format": format_name, "files": files, "converted_from": os.path.abspath(saved_model),
+            "not_converted": failed,
+            "onnx_opset": ONNX_OPSET if format_name == "onnx" else None,
+            "differences": DIFFERENCES[format_name] + DIFFERENCES["common"]})
+        with open(os.path.join(staging, fmt.METADATA_ASSET), "w") as f:
+            json.dump(metadata, f, indent=2)
+        with open(os.path.join(staging, fmt.CONTRACT_ASSET), "w") as f:
+            f.write(portable_document(metadata, format_name))
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if os.path.isdir(out_dir):
+        shutil.rmtree(out_dir)
+    os.replace(staging, out_dir)
+    return out_dir, metadata
