@@ -9,6 +9,11 @@ Examples:
   python launch/evaluate.py --saved_model=saved_models/my_run
   python launch/evaluate.py --saved_model=saved_models/my_run --layouts=new_layouts.json \
       --num_trials=500 --output=results/my_run --gif=results/my_run/trials.gif
+  python launch/evaluate.py --runtime=onnx --saved_model=saved_models/my_run_onnx
+
+--runtime=onnx|litert plays a policy converted by launch/export.py --format=onnx|litert
+with onnxruntime or LiteRT alone: TensorFlow is not imported. --saved_model is then the
+converted folder (or the SavedModel, whose <folder>_onnx / <folder>_litert is used).
 """
 
 from __future__ import annotations
@@ -22,7 +27,11 @@ from absl import app, flags, logging  # noqa: E402
 
 from tf_metarl.flag_checks import require_folder_or_new, require_new_file  # noqa: E402
 
-_SAVED_MODEL = flags.DEFINE_string("saved_model", None, "Exported policy (a SavedModel folder).")
+_SAVED_MODEL = flags.DEFINE_string("saved_model", None, "Exported policy (a SavedModel folder; with "
+                                   "--runtime=onnx|litert the converted folder).")
+_RUNTIME = flags.DEFINE_enum("runtime", "tensorflow", ["tensorflow", "onnx", "litert"],
+                             "What runs the policy: TensorFlow (SavedModel), onnxruntime or LiteRT "
+                             "(a folder written by launch/export.py --format=onnx|litert).")
 _ENV_PRESET = flags.DEFINE_string("env_preset", None, "Bus-map preset to evaluate on (default: "
                                   "the layout the policy was trained on, from its metadata).")
 _SPLIT = flags.DEFINE_enum("split", "test", ["train", "test", "all"], "Problems to draw trials from.")
@@ -49,14 +58,17 @@ def main(argv):
     from tf_metarl.export.metadata import read_metadata_file, select_layouts
     from tf_metarl.export.paths import check_saved_model_path
     try:
-        # Checks that need no TensorFlow first, so these mistakes fail at once.
-        check_saved_model_path(_SAVED_MODEL.value)
-        metadata = read_metadata_file(_SAVED_MODEL.value)
-        if metadata is not None:
-            select_layouts(metadata, _ENV_PRESET.value, _LAYOUTS.value, f"policy {_SAVED_MODEL.value!r}")
+        if _RUNTIME.value == "tensorflow":
+            # Checks that need no TensorFlow first, so these mistakes fail at once.
+            check_saved_model_path(_SAVED_MODEL.value)
+            metadata = read_metadata_file(_SAVED_MODEL.value)
+            if metadata is not None:
+                select_layouts(metadata, _ENV_PRESET.value, _LAYOUTS.value, f"policy {_SAVED_MODEL.value!r}")
+            from tf_metarl.export.policy import load_policy
+            policy = load_policy(_SAVED_MODEL.value)
+        else:
+            policy = load_converted(_SAVED_MODEL.value, _RUNTIME.value)
         from tf_metarl.export import evaluation
-        from tf_metarl.export.policy import load_policy
-        policy = load_policy(_SAVED_MODEL.value)
         layouts = evaluation.resolve_layouts(policy, _ENV_PRESET.value, _LAYOUTS.value)
         results, report = evaluation.evaluate(policy, layouts, _SPLIT.value, _NUM_TRIALS.value,
                                               _SEED.value)
@@ -64,7 +76,7 @@ def main(argv):
         sys.exit(f"error: {e}")
     m = policy.metadata
     steps = m.get("training_env_steps")
-    print(f"{m['algorithm']} policy trained on {m['layout']['name']} "
+    print(f"{m['algorithm']} policy ({_RUNTIME.value}: {policy.path}) trained on {m['layout']['name']} "
           f"({'?' if steps is None else steps} env steps); split {_SPLIT.value}, "
           f"{_NUM_TRIALS.value} greedy trials per layout, seed {_SEED.value}\n")
     print(evaluation.format_table(report))
@@ -77,6 +89,23 @@ def main(argv):
     print("\ntrain a policy of your own: python launch/train.py --config_preset=quick "
           "--env_preset=small_map   (then launch/export.py; --help on each lists every flag)")
     return 0
+
+
+def load_converted(path: str, runtime: str):
+    """The policy converted to ``runtime`` at ``path``, or beside the SavedModel ``path``."""
+    import importlib.util
+
+    from tf_metarl.export.runtime_policy import load_runtime_policy
+    module = {"onnx": "onnxruntime", "litert": "ai_edge_litert"}[runtime]
+    if importlib.util.find_spec(module) is None:
+        sys.exit(f"error: --runtime={runtime} needs {module}: pip install \"tf_metarl[portable]\"")
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        converted = path.rstrip("/") + f"_{runtime}"
+        if not os.path.isdir(converted):
+            sys.exit(f"error: {path!r} is a SavedModel and {converted!r} does not exist: convert "
+                     f"it with launch/export.py --saved_model={path} --format={runtime}")
+        path = converted
+    return load_runtime_policy(path, runtime)
 
 
 if __name__ == "__main__":
