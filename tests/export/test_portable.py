@@ -135,45 +135,19 @@ def test_evaluate_with_a_runtime_plays_the_saved_models_trials_without_tensorflo
         assert report["layouts"][0]["trials_detail"] == expected_trials, rt
 
 
-class _EmbeddingFrom:
-    """A runtime policy whose embed_exploration is another policy's (for a policy whose
-    embedder did not convert)."""
-
-    def __init__(self, runtime_policy, embedder):
-        self._runtime, self._embedder = runtime_policy, embedder
-        self.metadata, self.path = runtime_policy.metadata, runtime_policy.path
-
-    def __getattr__(self, name):
-        return getattr(self._runtime, name)
-
-    def embed_exploration(self, observations, actions, length):
-        return self._embedder.embed_exploration(observations, actions, length)
-
-
 @pytest.mark.parametrize("runtime", RUNTIMES)
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
 def test_shipped_policies_play_their_recorded_trials_in_each_runtime(path, runtime):
     """The converted folders shipped beside each SavedModel replay the SavedModel's recorded
-    evaluation trial by trial. The gradient embedder's embed_exploration does not convert
-    (recorded with the ops that block it); its other signatures play with the SavedModel's
-    embedding."""
+    evaluation trial by trial (the gradient embedder's embed_exploration, gradient steps
+    included, as well)."""
     from tf_metarl.export import evaluation
     from tf_metarl.export.runtime_policy import load_runtime_policy
 
     folder = path.parent / f"{path.name}_{runtime}"
     portable = load_runtime_policy(str(folder), runtime)
     recorded = json.loads((path / "evaluation" / "evaluation.json").read_text())
-    if portable.algorithm == "gradient_embedder":
-        assert list(portable.not_converted) == ["embed_exploration"]
-        assert "ReluGrad" in portable.not_converted["embed_exploration"]
-        from tf_metarl.export.errors import NotAPolicyError
-        with pytest.raises(NotAPolicyError, match="did not convert"):
-            portable.embed_exploration(np.zeros((1, 1, 4), np.int32), np.zeros((1, 0), np.int32),
-                                       np.zeros(1, np.int32))
-        from tf_metarl.export.policy import load_policy
-        portable = _EmbeddingFrom(portable, load_policy(str(path)))
-    else:
-        assert portable.not_converted == {}
+    assert portable.not_converted == {}
     _, report = evaluation.evaluate(portable, evaluation.resolve_layouts(portable),
                                     recorded["split"], recorded["num_trials"], recorded["seed"])
     got = report["layouts"][0]["trials_detail"]
@@ -211,3 +185,57 @@ def test_bad_paths_and_formats_fail_with_one_line(tmp_path, saved_model):
                          timeout=60)
     assert result.returncode != 0
     assert last_line(result.stderr).startswith(f"error: {str(saved_model)!r} is a SavedModel and ")
+
+
+def test_gradient_ops_are_rewritten_as_forward_ops_of_the_same_values():
+    """ReluGrad and both outputs of SparseSoftmaxCrossEntropyWithLogits, hand-computed:
+    logits [0, ln 3] -> softmax [1/4, 3/4]; label 0: loss ln 4, gradient [-3/4, 3/4]."""
+    import tensorflow as tf
+    from tensorflow.python.ops import gen_nn_ops
+
+    from tf_metarl.export.portable import _forward_gradients
+
+    graph = tf.Graph()
+    with graph.as_default():
+        logits = tf.constant([[0.0, np.log(3.0)], [2.0, 2.0]], tf.float32)
+        loss, backprop = gen_nn_ops.sparse_softmax_cross_entropy_with_logits(logits, tf.constant([0, 1]))
+        tf.identity(loss, name="loss")
+        tf.identity(backprop * 2.0, name="backprop")
+        tf.identity(gen_nn_ops.relu_grad(tf.constant([1.0, 2.0, 3.0]), tf.constant([-1.0, 0.0, 5.0])),
+                    name="relu_grad")
+    rewritten = _forward_gradients(graph.as_graph_def())
+    assert not {n.op for n in rewritten.node} & {"ReluGrad", "SparseSoftmaxCrossEntropyWithLogits"}
+    check = tf.Graph()
+    with check.as_default():
+        tf.graph_util.import_graph_def(rewritten, name="")
+        with tf.compat.v1.Session(graph=check) as session:
+            loss, backprop, relu_grad = session.run(["loss:0", "backprop:0", "relu_grad:0"])
+    np.testing.assert_allclose(loss, [np.log(4.0), np.log(2.0)], rtol=1e-6)
+    np.testing.assert_allclose(backprop, 2.0 * np.array([[-0.75, 0.75], [0.5, -0.5]]), atol=1e-6)
+    np.testing.assert_array_equal(relu_grad, [0.0, 0.0, 3.0])
+
+
+def test_a_signature_that_did_not_convert_fails_by_name(converted, tmp_path):
+    import shutil
+
+    from tf_metarl.export.errors import NotAPolicyError
+    from tf_metarl.export.portable import portable_document
+    from tf_metarl.export.runtime_policy import load_runtime_policy
+
+    folder = tmp_path / "onnx"
+    shutil.copytree(converted["onnx"], folder)
+    (folder / "embed_exploration.onnx").unlink()
+    meta = json.loads((folder / "metadata.json").read_text())
+    meta["portable"]["not_converted"] = {"embed_exploration": "no op for X"}
+    (folder / "metadata.json").write_text(json.dumps(meta))
+    portable = load_runtime_policy(str(folder), "onnx")
+    state = portable.explore_initial_state(2)  # the others still run
+    assert state["h"].shape == (2, meta["state_sizes"]["explore"])
+    with pytest.raises(NotAPolicyError, match=r"has no 'embed_exploration': it did not convert \(no op for X\)"):
+        portable.embed_exploration(np.zeros((1, 1, 4), np.int32), np.zeros((1, 0), np.int32),
+                                   np.zeros(1, np.int32))
+    assert "- `embed_exploration`: no op for X." in portable_document(meta, "onnx")
+    meta["portable"]["not_converted"] = {}
+    (folder / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(NotAPolicyError, match="lacks embed_exploration.onnx"):
+        load_runtime_policy(str(folder), "onnx")

@@ -66,6 +66,10 @@ DIFFERENCES = {
         "`batch_size` of the initial-state signatures is a scalar int32 as in the contract.",
         "`tf.ensure_shape` of the padded exploration episode (not a LiteRT op) is replaced by "
         "a reshape to the same static shape before converting.",
+        "The graph is frozen before converting (weights as constants) and the backward ops of "
+        "in-graph gradient steps (the gradient embedder's `embed_exploration`) are written as "
+        "forward ops computing the same values: ReluGrad(g, y) = g * (y > 0); the "
+        "cross-entropy gradient = softmax(logits) - one_hot(label).",
     ],
 }
 
@@ -109,10 +113,21 @@ def _convert_onnx(loaded, out_dir: str) -> tuple[list[str], dict[str, str]]:
         try:
             model, _ = tf2onnx.convert.from_function(function, input_signature=specs,
                                                      opset=ONNX_OPSET)
-        except Exception as e:  # noqa: BLE001 -- any converter failure is reported per signature
+        except Exception:  # noqa: BLE001 -- then with the gradient ops written as forward ops
+            model = None
+        if model is None:
+            try:
+                frozen, frozen_specs = _frozen_function(loaded, name, contract_names=False)
+                model, _ = tf2onnx.convert.from_function(frozen, input_signature=frozen_specs,
+                                                         opset=ONNX_OPSET)
+            except Exception as e:  # noqa: BLE001 -- reported per signature
+                model, error = None, e
+        if model is None:
             ops = _unsupported_ops(function, _ONNX_UNSUPPORTED)
             failed[name] = (f"tf2onnx {tf2onnx.__version__} (opset {ONNX_OPSET}) has no conversion "
-                            f"of the TensorFlow op(s) {ops}" if ops else f"tf2onnx: {first_line(e)}")
+                            f"of the TensorFlow op(s) {ops}, and with them written as forward ops "
+                            f"it fails with: {first_line(error)}" if ops
+                            else f"tf2onnx: {first_line(error)}")
             continue
         _reshape_keeps_zeros(model)
         with open(path, "wb") as f:
@@ -146,7 +161,6 @@ def _reshape_keeps_zeros(model) -> None:
 # Ops of the gradient steps that the converters lack (tf2onnx converts only the loss output
 # of SparseSoftmaxCrossEntropyWithLogits, not its gradient output).
 _ONNX_UNSUPPORTED = ("ReluGrad", "SparseSoftmaxCrossEntropyWithLogits")
-_LITERT_UNSUPPORTED = ("ReluGrad", "SparseSoftmaxCrossEntropyWithLogits")
 
 
 def _unsupported_ops(function, candidates) -> list[str]:
@@ -191,31 +205,107 @@ def _without_ensure_shape(graph_def):
     return out
 
 
-def _frozen_module(loaded) -> tf.Module:
-    """A module whose signatures are the policy's, frozen (weights as constants, calls
-    inlined) and without EnsureShape, for the LiteRT converter."""
+def _node(name: str, op: str, inputs=(), **attrs):
+    """A NodeDef; attrs are AttrValue keyword arguments (type=..., b=..., i=..., tensor=...)."""
+    from tensorflow.core.framework import attr_value_pb2, node_def_pb2  # noqa: PLC0415
+
+    node = node_def_pb2.NodeDef(name=name, op=op)
+    node.input.extend(inputs)
+    for key, value in attrs.items():
+        node.attr[key].CopyFrom(attr_value_pb2.AttrValue(**value))
+    return node
+
+
+def _const(name: str, values, dtype):
+    tensor = tf.make_tensor_proto(values, dtype=dtype)
+    return _node(name, "Const", dtype={"type": dtype.as_datatype_enum}, value={"tensor": tensor})
+
+
+def _forward_gradients(graph_def):
+    """``graph_def`` with the backward ops of in-graph gradient steps, which ONNX and LiteRT
+    lack, written as forward ops that compute the same values:
+
+    * ``ReluGrad(g, y)`` -> ``g * cast(y > 0)`` (under the same name);
+    * ``SparseSoftmaxCrossEntropyWithLogits(logits, labels)`` -> loss (output 0)
+      ``-sum(one_hot(labels) * log_softmax(logits), -1)`` and its gradient (output 1)
+      ``softmax(logits) - one_hot(labels)``, with the consumers rewired."""
+    out = type(graph_def)()
+    out.CopyFrom(graph_def)
+    del out.node[:]
+    renamed = {}
+    for node in graph_def.node:
+        if node.op == "ReluGrad":
+            t = {"type": node.attr["T"].type}
+            dtype = tf.dtypes.as_dtype(node.attr["T"].type)
+            g, y = node.input[0], node.input[1]
+            out.node.extend([
+                _const(f"{node.name}/fwd/zero", 0.0, dtype),
+                _node(f"{node.name}/fwd/positive", "Greater", [y, f"{node.name}/fwd/zero"], T=t),
+                _node(f"{node.name}/fwd/mask", "Cast", [f"{node.name}/fwd/positive"],
+                      SrcT={"type": tf.bool.as_datatype_enum}, DstT=t, Truncate={"b": False}),
+                _node(node.name, "Mul", [g, f"{node.name}/fwd/mask"], T=t)])
+        elif node.op == "SparseSoftmaxCrossEntropyWithLogits":
+            p = f"{node.name}/fwd"
+            t = {"type": node.attr["T"].type}
+            dtype = tf.dtypes.as_dtype(node.attr["T"].type)
+            idx = {"type": tf.int32.as_datatype_enum}
+            logits, labels = node.input[0], node.input[1]
+            out.node.extend([
+                _const(f"{p}/axis", -1, tf.int32),
+                _node(f"{p}/max", "Max", [logits, f"{p}/axis"], T=t, Tidx=idx, keep_dims={"b": True}),
+                _node(f"{p}/shifted", "Sub", [logits, f"{p}/max"], T=t),
+                _node(f"{p}/exp", "Exp", [f"{p}/shifted"], T=t),
+                _node(f"{p}/sum", "Sum", [f"{p}/exp", f"{p}/axis"], T=t, Tidx=idx, keep_dims={"b": True}),
+                _node(f"{p}/log_sum", "Log", [f"{p}/sum"], T=t),
+                _node(f"{p}/log_softmax", "Sub", [f"{p}/shifted", f"{p}/log_sum"], T=t),
+                _node(f"{p}/softmax", "RealDiv", [f"{p}/exp", f"{p}/sum"], T=t),
+                _node(f"{p}/shape", "Shape", [logits], T=t, out_type=idx),
+                _const(f"{p}/begin", [1], tf.int32), _const(f"{p}/end", [2], tf.int32),
+                _const(f"{p}/stride", [1], tf.int32),
+                _node(f"{p}/depth", "StridedSlice", [f"{p}/shape", f"{p}/begin", f"{p}/end", f"{p}/stride"],
+                      T=idx, Index=idx, begin_mask={"i": 0}, end_mask={"i": 0},
+                      ellipsis_mask={"i": 0}, new_axis_mask={"i": 0}, shrink_axis_mask={"i": 1}),
+                _const(f"{p}/on", 1.0, dtype), _const(f"{p}/off", 0.0, dtype),
+                _node(f"{p}/one_hot", "OneHot", [labels, f"{p}/depth", f"{p}/on", f"{p}/off"],
+                      T=t, TI={"type": node.attr["Tlabels"].type}, axis={"i": -1}),
+                _node(f"{p}/backprop", "Sub", [f"{p}/softmax", f"{p}/one_hot"], T=t),
+                _node(f"{p}/picked", "Mul", [f"{p}/one_hot", f"{p}/log_softmax"], T=t),
+                _node(f"{p}/picked_sum", "Sum", [f"{p}/picked", f"{p}/axis"], T=t, Tidx=idx,
+                      keep_dims={"b": False}),
+                _node(f"{p}/loss", "Neg", [f"{p}/picked_sum"], T=t)])
+            renamed.update({node.name: f"{p}/loss", f"{node.name}:0": f"{p}/loss",
+                            f"{node.name}:1": f"{p}/backprop", f"^{node.name}": f"^{p}/loss"})
+        else:
+            out.node.append(node)
+    if renamed:
+        for node in out.node:
+            for i, name in enumerate(node.input):
+                if name in renamed:
+                    node.input[i] = renamed[name]
+    return out
+
+
+def _frozen_function(loaded, name: str, contract_names: bool):
+    """Signature ``name`` frozen (weights as constants, calls inlined), EnsureShape replaced
+    (``_without_ensure_shape``) and gradient ops written as forward ops
+    (``_forward_gradients``): a tf.function of positional inputs returning a dict with the
+    contract's output names (``contract_names``) or the ONNX ones (``next_h``, ``next_c``)."""
     from tensorflow.python.framework.convert_to_constants import (  # noqa: PLC0415
         convert_variables_to_constants_v2)
 
-    module = tf.Module()
-    signatures = {}
-    for name in fmt.POLICY_SIGNATURES:
-        function, specs = _positional(loaded.signatures[name], name)
-        concrete = function.get_concrete_function()
-        frozen = convert_variables_to_constants_v2(concrete, lower_control_flow=False)
-        graph_def = _without_ensure_shape(frozen.graph.as_graph_def())
-        input_names = [t.name for t in frozen.inputs]
-        output_names = [t.name for t in tf.nest.flatten(frozen.outputs)]
-        keys = sorted(concrete.structured_outputs)  # dict keys, in the flattened outputs' order
-        inputs, _ = _signature_names(name)
-
-        fn = tf.function(_importer(graph_def, input_names, output_names, keys),
-                         input_signature=[tf.TensorSpec(s.shape, s.dtype, name=n)
-                                          for s, n in zip(specs, inputs)])
-        setattr(module, name, fn)
-        signatures[name] = fn.get_concrete_function()
-    module.signatures_to_save = signatures
-    return module
+    function, specs = _positional(loaded.signatures[name], name)
+    concrete = function.get_concrete_function()
+    frozen = convert_variables_to_constants_v2(concrete, lower_control_flow=False)
+    graph_def = _forward_gradients(_without_ensure_shape(frozen.graph.as_graph_def()))
+    input_names = [t.name for t in frozen.inputs]
+    output_names = [t.name for t in tf.nest.flatten(frozen.outputs)]
+    keys = sorted(concrete.structured_outputs)  # dict keys, in the flattened outputs' order
+    if contract_names:
+        keys = [k[len(ONNX_OUTPUT_PREFIX):] if k.startswith(ONNX_OUTPUT_PREFIX) else k for k in keys]
+    inputs, _ = _signature_names(name)
+    specs = [tf.TensorSpec(s.shape, s.dtype, name=n) for s, n in zip(specs, inputs)]
+    return tf.function(_importer(graph_def, input_names, output_names, keys),
+                       input_signature=specs), specs
 
 
 def _importer(graph_def, input_names, output_names, keys):
@@ -224,10 +314,21 @@ def _importer(graph_def, input_names, output_names, keys):
         values = tf.graph_util.import_graph_def(
             graph_def, input_map=dict(zip(input_names, args)), return_elements=output_names,
             name="frozen")
-        # LiteRT keeps the contract's names: undo the ONNX prefix of the state outputs.
-        return {k[len(ONNX_OUTPUT_PREFIX):] if k.startswith(ONNX_OUTPUT_PREFIX) else k: v
-                for k, v in zip(keys, values)}
+        return dict(zip(keys, values))
     return call
+
+
+def _frozen_module(loaded) -> tf.Module:
+    """A module whose signatures are the policy's as ``_frozen_function`` writes them, with
+    the contract's names, for the LiteRT converter."""
+    module = tf.Module()
+    signatures = {}
+    for name in fmt.POLICY_SIGNATURES:
+        fn, _ = _frozen_function(loaded, name, contract_names=True)
+        setattr(module, name, fn)
+        signatures[name] = fn.get_concrete_function()
+    module.signatures_to_save = signatures
+    return module
 
 
 def _convert_litert(loaded, out_dir: str) -> tuple[list[str], dict[str, str]]:
@@ -258,6 +359,13 @@ def _convert_litert(loaded, out_dir: str) -> tuple[list[str], dict[str, str]]:
     return [LITERT_FILE], failed
 
 
+def _converter_version(format_name: str) -> str:
+    if format_name == "onnx":
+        import tf2onnx  # noqa: PLC0415
+        return f"tf2onnx {tf2onnx.__version__}, TensorFlow {tf.__version__}"
+    return f"TFLite converter of TensorFlow {tf.__version__}"
+
+
 def portable_document(metadata: dict[str, Any], format_name: str) -> str:
     """README.md of a converted policy: what differs in ``format_name``, then the contract."""
     header = [
@@ -284,14 +392,7 @@ def _not_converted_lines(metadata: dict[str, Any]) -> list[str]:
     lines += [f"- `{name}`: {why}." for name, why in failed.items()]
     if "embed_exploration" in failed:
         lines += ["", "Without `embed_exploration` this folder cannot play a trial by itself: "
-                  "compute the embedding with the SavedModel (or another runtime that has it) "
-                  "and pass it to `execute_step`. The gradient embedder's `embed_exploration` "
-                  "takes gradient steps inside the graph; the backward ops TensorFlow wrote for "
-                  "them (ReluGrad, the gradient output of SparseSoftmaxCrossEntropyWithLogits) "
-                  "have no ONNX or LiteRT builtin counterpart. Converting it would need the "
-                  "gradient written as forward ops in the exported graph (ReluGrad(g, x) = "
-                  "g * (x > 0); the cross-entropy gradient = softmax(logits) - one_hot(label)), "
-                  "i.e. a re-export of the policy with such an embedder."]
+                  "compute the embedding with the SavedModel and pass it to `execute_step`."]
     return lines + [""]
 
 
@@ -325,7 +426,8 @@ def convert_saved_model(saved_model: str, out_dir: str, format_name: str,
     try:
         files, failed = (_convert_onnx if format_name == "onnx" else _convert_litert)(loaded, staging)
         metadata = dict(metadata, portable={
-            "format": format_name, "files": files, "converted_from": os.path.abspath(saved_model),
+            "format": format_name, "files": files, "converted_from": os.path.basename(os.path.abspath(saved_model)),
+            "converter": _converter_version(format_name),
             "not_converted": failed,
             "onnx_opset": ONNX_OPSET if format_name == "onnx" else None,
             "differences": DIFFERENCES[format_name] + DIFFERENCES["common"]})
