@@ -105,7 +105,7 @@ def _convert_onnx(loaded, out_dir: str) -> tuple[list[str], dict[str, str]]:
     import tf2onnx  # noqa: PLC0415 -- optional: the portable extra
     from tf2onnx import logging as onnx_logging  # noqa: PLC0415
 
-    onnx_logging.set_level(onnx_logging.ERROR)
+    onnx_logging.set_level(onnx_logging.CRITICAL)  # failures are reported per signature below
     files, failed = [], {}
     for name in fmt.POLICY_SIGNATURES:
         function, specs = _positional(loaded.signatures[name], name)
