@@ -57,6 +57,12 @@ DIFFERENCES = {
         "Input names are the contract's. The step signatures' state outputs are named "
         "`next_h` and `next_c` (an ONNX graph cannot have an input and an output of one "
         "name); the other outputs keep the contract's names.",
+        "A signature tf2onnx cannot convert as it is (the gradient embedder's "
+        "`embed_exploration`: ReluGrad and the gradient output of "
+        "SparseSoftmaxCrossEntropyWithLogits have no ONNX conversion) is frozen (weights as "
+        "constants) and its backward ops are written as forward ops computing the same values "
+        "(ReluGrad(g, y) = g * (y > 0); the cross-entropy gradient = softmax(logits) - "
+        "one_hot(label)), then converted.",
     ],
     "litert": [
         f"One file `{LITERT_FILE}` holding the five policy signatures: "
