@@ -13,6 +13,11 @@ Examples:
   python launch/evaluate.py --saved_model=saved_models/my_run --layouts=new_layouts.json \
       --num_trials=500 --output=results/my_run --gif=results/my_run/trials.gif
   python launch/evaluate.py --server=http://127.0.0.1:8501 --model=dream   # launch/serve.py's
+  python launch/evaluate.py --runtime=onnx --saved_model=saved_models/my_run_onnx
+
+--runtime=onnx|litert plays a policy converted by launch/export.py --format=onnx|litert
+with onnxruntime or LiteRT alone: TensorFlow is not imported. --saved_model is then the
+converted folder (or the SavedModel, whose <folder>_onnx / <folder>_litert is used).
 """
 
 from __future__ import annotations
@@ -26,7 +31,11 @@ from absl import app, flags, logging  # noqa: E402
 
 from tf_metarl.flag_checks import require_folder_or_new, require_new_file  # noqa: E402
 
-_SAVED_MODEL = flags.DEFINE_string("saved_model", None, "Exported policy (a SavedModel folder).")
+_SAVED_MODEL = flags.DEFINE_string("saved_model", None, "Exported policy (a SavedModel folder; with "
+                                   "--runtime=onnx|litert the converted folder).")
+_RUNTIME = flags.DEFINE_enum("runtime", "tensorflow", ["tensorflow", "onnx", "litert"],
+                             "What runs the policy: TensorFlow (SavedModel), onnxruntime or LiteRT "
+                             "(a folder written by launch/export.py --format=onnx|litert).")
 _SERVER = flags.DEFINE_string("server", None, "Evaluate the policy served at this URL (launch/"
                               "serve.py, TF Serving's REST API) instead of --saved_model.")
 _MODEL = flags.DEFINE_string("model", None, "With --server: the served model's name.")
@@ -55,20 +64,26 @@ def main(argv):
         sys.exit("error: give exactly one of --saved_model (a folder written by launch/export.py) "
                  "and --server (with --model)")
     if _SERVER.value:
+        if _RUNTIME.value != "tensorflow":
+            sys.exit(f"error: --runtime={_RUNTIME.value} plays a converted policy file; with "
+                     "--server the server runs the policy (leave --runtime out)")
         return _evaluate_served()
     from tf_metarl.envs.layout import LayoutError
     from tf_metarl.export.errors import ExportError
     from tf_metarl.export.metadata import read_metadata_file, select_layouts
     from tf_metarl.export.paths import check_saved_model_path
     try:
-        # Checks that need no TensorFlow first, so these mistakes fail at once.
-        check_saved_model_path(_SAVED_MODEL.value)
-        metadata = read_metadata_file(_SAVED_MODEL.value)
-        if metadata is not None:
-            select_layouts(metadata, _ENV_PRESET.value, _LAYOUTS.value, f"policy {_SAVED_MODEL.value!r}")
+        if _RUNTIME.value == "tensorflow":
+            # Checks that need no TensorFlow first, so these mistakes fail at once.
+            check_saved_model_path(_SAVED_MODEL.value)
+            metadata = read_metadata_file(_SAVED_MODEL.value)
+            if metadata is not None:
+                select_layouts(metadata, _ENV_PRESET.value, _LAYOUTS.value, f"policy {_SAVED_MODEL.value!r}")
+            from tf_metarl.export.policy import load_policy
+            policy = load_policy(_SAVED_MODEL.value)
+        else:
+            policy = load_converted(_SAVED_MODEL.value, _RUNTIME.value)
         from tf_metarl.export import evaluation
-        from tf_metarl.export.policy import load_policy
-        policy = load_policy(_SAVED_MODEL.value)
         layouts = evaluation.resolve_layouts(policy, _ENV_PRESET.value, _LAYOUTS.value)
         results, report = evaluation.evaluate(policy, layouts, _SPLIT.value, _NUM_TRIALS.value,
                                               _SEED.value)
@@ -106,7 +121,8 @@ def _print_report(policy, report, results) -> None:
     from tf_metarl.export import evaluation
     m = policy.metadata
     steps = m.get("training_env_steps")
-    print(f"{m['algorithm']} policy trained on {m['layout']['name']} "
+    runner = "served" if _SERVER.value else _RUNTIME.value
+    print(f"{m['algorithm']} policy ({runner}: {policy.path}) trained on {m['layout']['name']} "
           f"({'?' if steps is None else steps} env steps); split {_SPLIT.value}, "
           f"{_NUM_TRIALS.value} greedy trials per layout, seed {_SEED.value}\n")
     print(evaluation.format_table(report))
@@ -118,6 +134,23 @@ def _print_report(policy, report, results) -> None:
         print(f"wrote {_GIF.value} ({frames} frames)")
     print("\ntrain a policy of your own: python launch/train.py --config_preset=quick "
           "--env_preset=small_map   (then launch/export.py; --help on each lists every flag)")
+
+
+def load_converted(path: str, runtime: str):
+    """The policy converted to ``runtime`` at ``path``, or beside the SavedModel ``path``."""
+    import importlib.util
+
+    from tf_metarl.export.runtime_policy import load_runtime_policy
+    module = {"onnx": "onnxruntime", "litert": "ai_edge_litert"}[runtime]
+    if importlib.util.find_spec(module) is None:
+        sys.exit(f"error: --runtime={runtime} needs {module}: pip install \"tf_metarl[portable]\"")
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        converted = path.rstrip("/") + f"_{runtime}"
+        if not os.path.isdir(converted):
+            sys.exit(f"error: {path!r} is a SavedModel and {converted!r} does not exist: convert "
+                     f"it with launch/export.py --saved_model={path} --format={runtime}")
+        path = converted
+    return load_runtime_policy(path, runtime)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ execution return knowing only what each exploration episode revealed
 (``oracle.informed_returns``), with the explorer's gap (optimal - informed) and the
 executor's (informed - return).
 
-Imports only TensorFlow (through ``policy``), NumPy and ``tf_metarl.envs``.
+Imports only NumPy and ``tf_metarl.envs``: the policy is any object with the contract's
+acting methods (``policy.ExportedPolicy`` on TensorFlow, ``runtime_policy`` on onnxruntime
+or LiteRT), so evaluating a converted policy never imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ from tf_metarl.envs.core import BatchedBusMap, Phase, sample_trials
 from tf_metarl.envs.episodes import run_episode
 from tf_metarl.envs.layout import BusMapLayout
 from tf_metarl.export.metadata import select_layouts
-if TYPE_CHECKING:  # a served policy (tf_metarl.serving.PolicyClient) plays without TensorFlow
-    from tf_metarl.export.policy import ExportedPolicy
 from tf_metarl.statistics import ci95_half_width
+
+if TYPE_CHECKING:  # the policy classes import their runtime (TensorFlow, onnxruntime, LiteRT)
+    from tf_metarl.export.policy import ExportedPolicy
 
 
 @dataclasses.dataclass
