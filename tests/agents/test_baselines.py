@@ -217,7 +217,7 @@ def test_export_embedding_is_the_explore_state_padding_invariant_and_replays_fre
         np.testing.assert_array_equal(fresh["execute_actions"][:trials.length[i], i],
                                       trials.actions[i, :trials.length[i]])
     np.testing.assert_allclose(fresh["embedding"], z, atol=1e-5)
-    assert json.loads(sig["metadata"]()["metadata_json"].numpy())["algorithm"] == algorithm
+    assert json.loads(sig["metadata"](unused=tf.constant(0))["metadata_json"].numpy())["algorithm"] == algorithm
 
 
 # ---- IMPORT ---------------------------------------------------------------------------------
