@@ -121,7 +121,7 @@ def _local_step(local, inputs):
     action, q, state = local.explore_step(
         np.asarray(inputs["observation"]), np.asarray(inputs["prev_action"]),
         {"h": np.asarray(inputs["h"], np.float32), "c": np.asarray(inputs["c"], np.float32)})
-    return action, q, state["h"].numpy()
+    return action, q, state["h"]
 
 
 def test_health_status_and_metadata(server):

@@ -20,7 +20,7 @@ import csv
 import dataclasses
 import json
 import os
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -28,11 +28,10 @@ from tf_metarl.envs import oracle
 from tf_metarl.envs.core import BatchedBusMap, Phase, sample_trials
 from tf_metarl.envs.episodes import run_episode
 from tf_metarl.envs.layout import BusMapLayout
+from tf_metarl.export.contract_policy import ContractPolicy
 from tf_metarl.export.metadata import select_layouts
 from tf_metarl.statistics import ci95_half_width
 
-if TYPE_CHECKING:  # the policy classes import their runtime (TensorFlow, onnxruntime, LiteRT)
-    from tf_metarl.export.policy import ExportedPolicy
 
 
 @dataclasses.dataclass
@@ -67,7 +66,7 @@ class TrialResults:
                                                     self.execute_length, self.optimal, self.informed)]
 
 
-def play_trials(policy: ExportedPolicy, layout: BusMapLayout, problem_ids, goal_ids) -> TrialResults:
+def play_trials(policy: ContractPolicy, layout: BusMapLayout, problem_ids, goal_ids) -> TrialResults:
     """Plays one greedy trial per (problem, goal) pair, all in one batch."""
     policy.check_layout(layout)
     problem_ids = np.asarray(problem_ids, dtype=np.int64)
@@ -107,7 +106,7 @@ def play_trials(policy: ExportedPolicy, layout: BusMapLayout, problem_ids, goal_
 
 
 # ---- which layouts ---------------------------------------------------------------------------------
-def resolve_layouts(policy: ExportedPolicy, env_preset: str | None = None,
+def resolve_layouts(policy: ContractPolicy, env_preset: str | None = None,
                     layouts_file: str | None = None) -> list[BusMapLayout]:
     """See ``tf_metarl.export.metadata.select_layouts``."""
     return select_layouts(policy.metadata, env_preset, layouts_file, f"policy {policy.path!r}")
@@ -169,7 +168,7 @@ def summarize_overall(all_results: Sequence[TrialResults]) -> dict[str, Any]:
                      cat("execute_length"), cat("optimal"), float(no_info), cat("informed"))
 
 
-def evaluate(policy: ExportedPolicy, layouts: Sequence[BusMapLayout], split: str = "test",
+def evaluate(policy: ContractPolicy, layouts: Sequence[BusMapLayout], split: str = "test",
              num_trials: int = 200, seed: int = 0) -> tuple[list[TrialResults], dict[str, Any]]:
     """Plays ``num_trials`` greedy trials on each layout; returns (results, report)."""
     if num_trials < 1:

@@ -12,9 +12,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from tf_metarl.envs.layout import BusMapLayout
 from tf_metarl.export import format as fmt
-from tf_metarl.export import metadata as metadata_lib
+from tf_metarl.export.contract_policy import ContractPolicy
 from tf_metarl.export.errors import NotAPolicyError, NotASavedModelError, first_line
 from tf_metarl.export.metadata import parse_metadata, read_metadata_file
 from tf_metarl.export.paths import check_saved_model_path
@@ -36,86 +35,19 @@ def _read_metadata(path: str, loaded) -> dict[str, Any]:
                           f"{fmt.METADATA_SIGNATURE!r} signature: not a tf_metarl policy export")
 
 
-class ExportedPolicy:
-    """An exported explore/execute policy: numpy in, numpy out, recurrent state explicit.
-
-    States are dicts ``{"h": tensor, "c": tensor}`` kept as tensors between steps (no copy
-    to numpy unless asked). Build with ``load_policy``.
-    """
+class ExportedPolicy(ContractPolicy):
+    """An exported policy SavedModel run by TensorFlow: numpy in, numpy out, recurrent
+    state explicit (``ContractPolicy``). Build with ``load_policy``."""
 
     def __init__(self, path: str, loaded, metadata: dict[str, Any]):
         self.path = path
         self.loaded = loaded
         self.metadata = metadata
-        sigs = loaded.signatures
-        self._explore_initial_state = sigs["explore_initial_state"]
-        self._explore_step = sigs["explore_step"]
-        self._embed = sigs["embed_exploration"]
-        self._execute_initial_state = sigs["execute_initial_state"]
-        self._execute_step = sigs["execute_step"]
+        self._signatures = {name: loaded.signatures[name] for name in fmt.POLICY_SIGNATURES}
 
-    # ---- what the policy was trained on --------------------------------------------------------
-    @property
-    def num_actions(self) -> int:
-        return int(self.metadata["num_actions"])
-
-    @property
-    def horizon(self) -> int:
-        return int(self.metadata["horizon"])
-
-    @property
-    def embedding_size(self) -> int:
-        return int(self.metadata["embedding_size"])
-
-    @property
-    def algorithm(self) -> str:
-        return str(self.metadata["algorithm"])
-
-    def training_layout(self) -> BusMapLayout:
-        """The layout the policy was trained on (from the metadata)."""
-        return metadata_lib.training_layout(self.metadata)
-
-    def check_layout(self, layout: BusMapLayout) -> None:
-        """Raises IncompatibleLayoutError unless the policy can act on ``layout``."""
-        metadata_lib.check_layout(self.metadata, layout, f"policy {self.path!r}")
-
-    # ---- acting ---------------------------------------------------------------------------------
-    def explore_initial_state(self, batch_size: int) -> dict[str, tf.Tensor]:
-        return self._explore_initial_state(batch_size=tf.constant(batch_size, tf.int32))
-
-    def execute_initial_state(self, batch_size: int) -> dict[str, tf.Tensor]:
-        return self._execute_initial_state(batch_size=tf.constant(batch_size, tf.int32))
-
-    def explore_step(self, observation, prev_action, state):
-        """observation [N, F], prev_action [N] (num_actions: none yet), state
-        -> (action [N] numpy, q_values [N, A] numpy, next state)."""
-        out = self._explore_step(observation=tf.constant(observation, tf.int32),
-                                 prev_action=tf.constant(prev_action, tf.int32),
-                                 h=state["h"], c=state["c"])
-        return out["action"].numpy(), out["q_values"].numpy(), {"h": out["h"], "c": out["c"]}
-
-    def embed_exploration(self, observations, actions, length) -> np.ndarray:
-        """observations [N, T'+1, F], actions [N, T'], length [N] -> embedding [N, Z].
-
-        Checks ``0 <= length <= T'`` here too: models exported before the signature
-        checked it would silently read their internal padding (see ``format``)."""
-        steps, length = np.shape(actions)[-1], np.asarray(length)
-        if length.size and (length.max() > steps or length.min() < 0):
-            raise ValueError(f"{fmt.LENGTH_ERROR} (or is negative): lengths {length.tolist()} "
-                             f"for {steps} actions per trial; expected 0 <= length <= {steps}")
-        out = self._embed(observations=tf.constant(observations, tf.int32),
-                          actions=tf.constant(actions, tf.int32),
-                          length=tf.constant(length, tf.int32))
-        return out["embedding"].numpy()
-
-    def execute_step(self, observation, goal, embedding, state):
-        """observation [N, F], goal [N, 2], embedding [N, Z], state
-        -> (action [N] numpy, q_values [N, A] numpy, next state)."""
-        out = self._execute_step(observation=tf.constant(observation, tf.int32),
-                                 goal=tf.constant(goal, tf.int32),
-                                 embedding=tf.constant(embedding, tf.float32),
-                                 h=state["h"], c=state["c"])
-        return out["action"].numpy(), out["q_values"].numpy(), {"h": out["h"], "c": out["c"]}
+    def _call(self, name: str, inputs: dict[str, np.ndarray]) -> dict[str, Any]:
+        outputs = self._signatures[name](**{k: tf.constant(v) for k, v in inputs.items()})
+        return {k: v.numpy() for k, v in outputs.items()}
 
 
 def load_policy(path: str) -> ExportedPolicy:

@@ -13,9 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from tf_metarl.envs.layout import BusMapLayout
 from tf_metarl.export import format as fmt
-from tf_metarl.export import metadata as metadata_lib
+from tf_metarl.export.contract_policy import ContractPolicy
 from tf_metarl.export.errors import NotAPolicyError, PolicyNotFoundError, first_line
 from tf_metarl.export.metadata import parse_metadata
 
@@ -24,14 +23,9 @@ LITERT_FILE = "policy.tflite"  # as portable.LITERT_FILE (that module imports Te
 ONNX_OUTPUT_PREFIX = "next_"
 
 
-def _dtype(name: str):
-    return {"int32": np.int32, "float32": np.float32}[name]
-
-
-class RuntimePolicy:
-    """A converted policy: ``explore_initial_state``, ``explore_step``, ``embed_exploration``,
-    ``execute_initial_state``, ``execute_step`` as in ``ExportedPolicy``, states are dicts of
-    numpy arrays. Subclasses implement ``_call(signature, inputs) -> outputs``."""
+class RuntimePolicy(ContractPolicy):
+    """A converted policy with the acting interface of ``ContractPolicy``; subclasses
+    implement ``_call(signature, inputs) -> outputs`` with their runtime."""
 
     runtime = ""
 
@@ -40,69 +34,12 @@ class RuntimePolicy:
         self.metadata = metadata
         self.not_converted = dict(metadata.get("portable", {}).get("not_converted", {}))
 
-    @property
-    def num_actions(self) -> int:
-        return int(self.metadata["num_actions"])
-
-    @property
-    def horizon(self) -> int:
-        return int(self.metadata["horizon"])
-
-    @property
-    def algorithm(self) -> str:
-        return str(self.metadata["algorithm"])
-
-    def training_layout(self) -> BusMapLayout:
-        return metadata_lib.training_layout(self.metadata)
-
-    def check_layout(self, layout: BusMapLayout) -> None:
-        metadata_lib.check_layout(self.metadata, layout, f"policy {self.path!r}")
-
     def call(self, name: str, **inputs) -> dict[str, np.ndarray]:
-        """Calls signature ``name`` with the contract's input names; returns the contract's
-        output names (numpy arrays)."""
+        """``ContractPolicy.call``, refusing a signature that did not convert by name."""
         if name in self.not_converted:
             raise NotAPolicyError(f"{self.runtime} policy {self.path!r} has no {name!r}: it did "
                                   f"not convert ({self.not_converted[name]})")
-        specs, _ = fmt.SIGNATURES[name]
-        arrays = {n: np.asarray(inputs[n], dtype=_dtype(t)) for n, t, _ in specs}
-        return self._call(name, arrays)
-
-    def _call(self, name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        raise NotImplementedError
-
-    def explore_initial_state(self, batch_size: int) -> dict[str, np.ndarray]:
-        return self.call("explore_initial_state", batch_size=batch_size)
-
-    def execute_initial_state(self, batch_size: int) -> dict[str, np.ndarray]:
-        return self.call("execute_initial_state", batch_size=batch_size)
-
-    def explore_step(self, observation, prev_action, state):
-        out = self.call("explore_step", observation=observation, prev_action=prev_action,
-                        h=state["h"], c=state["c"])
-        return out["action"], out["q_values"], {"h": out["h"], "c": out["c"]}
-
-    def embed_exploration(self, observations, actions, length):
-        """Checks the contract's rules first: the converted graph does not."""
-        observations, actions = np.asarray(observations), np.asarray(actions)
-        length = np.asarray(length)
-        steps = actions.shape[-1]
-        if observations.shape[1] != steps + 1:
-            raise ValueError(f"embed_exploration: expected one action fewer than observations, "
-                             f"got {steps} actions and {observations.shape[1]} observations")
-        if steps > self.horizon:
-            raise ValueError(f"embed_exploration: more than horizon+1 = {self.horizon + 1} "
-                             f"observations ({observations.shape[1]})")
-        if length.size and (length.max() > steps or length.min() < 0):
-            raise ValueError(f"{fmt.LENGTH_ERROR} (or is negative): lengths {length.tolist()} "
-                             f"for {steps} actions per trial; expected 0 <= length <= {steps}")
-        return self.call("embed_exploration", observations=observations, actions=actions,
-                         length=length)["embedding"]
-
-    def execute_step(self, observation, goal, embedding, state):
-        out = self.call("execute_step", observation=observation, goal=goal, embedding=embedding,
-                        h=state["h"], c=state["c"])
-        return out["action"], out["q_values"], {"h": out["h"], "c": out["c"]}
+        return super().call(name, **inputs)
 
 
 class OnnxPolicy(RuntimePolicy):

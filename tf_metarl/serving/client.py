@@ -13,7 +13,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from tf_metarl.envs.layout import BusMapLayout
-from tf_metarl.export import metadata as metadata_lib
+from tf_metarl.export.contract_policy import ContractPolicy
 
 
 class ServingError(RuntimeError):
@@ -25,7 +25,7 @@ class ServingError(RuntimeError):
         self.message = message
 
 
-class PolicyClient:
+class PolicyClient(ContractPolicy):
     """A policy served at ``url`` (e.g. ``http://127.0.0.1:8501``) under the name ``model``."""
 
     def __init__(self, url: str, model: str, version: int | None = None, timeout: float = 60.0,
@@ -65,50 +65,8 @@ class PolicyClient:
             outputs = {"embedding" if signature == "embed_exploration" else "output": outputs}
         return {k: np.asarray(v) for k, v in outputs.items()}
 
-    # ---- what the policy was trained on -------------------------------------------------------------
-    @property
-    def num_actions(self) -> int:
-        return int(self.metadata["num_actions"])
-
-    @property
-    def horizon(self) -> int:
-        return int(self.metadata["horizon"])
-
-    @property
-    def algorithm(self) -> str:
-        return str(self.metadata["algorithm"])
-
-    def training_layout(self) -> BusMapLayout:
-        return metadata_lib.training_layout(self.metadata)
-
-    def check_layout(self, layout: BusMapLayout) -> None:
-        metadata_lib.check_layout(self.metadata, layout, f"policy {self.path!r}")
-
-    # ---- acting (the interface of ExportedPolicy) -------------------------------------------------
-    def _state(self, out) -> dict[str, np.ndarray]:
-        return {"h": out["h"].astype(np.float32), "c": out["c"].astype(np.float32)}
-
-    def explore_initial_state(self, batch_size: int) -> dict[str, np.ndarray]:
-        return self._state(self.predict("explore_initial_state", {"batch_size": int(batch_size)}))
-
-    def execute_initial_state(self, batch_size: int) -> dict[str, np.ndarray]:
-        return self._state(self.predict("execute_initial_state", {"batch_size": int(batch_size)}))
-
-    def explore_step(self, observation, prev_action, state):
-        out = self.predict("explore_step", {"observation": observation, "prev_action": prev_action,
-                                            "h": state["h"], "c": state["c"]})
-        return out["action"].astype(np.int32), out["q_values"].astype(np.float32), self._state(out)
-
-    def embed_exploration(self, observations, actions, length) -> np.ndarray:
-        out = self.predict("embed_exploration", {"observations": observations,
-                                                 "actions": actions, "length": length})
-        return out["embedding"].astype(np.float32)
-
-    def execute_step(self, observation, goal, embedding, state):
-        out = self.predict("execute_step", {"observation": observation, "goal": goal,
-                                            "embedding": embedding, "h": state["h"],
-                                            "c": state["c"]})
-        return out["action"].astype(np.int32), out["q_values"].astype(np.float32), self._state(out)
+    def _call(self, name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return self.predict(name, inputs)
 
     # ---- trials ------------------------------------------------------------------------------------
     def play_trials(self, layout: BusMapLayout, problem_ids, goal_ids):
